@@ -1,0 +1,139 @@
+"""Frames the server sends: room events (ordered, with ``seq``) and ephemeral frames.
+
+A room event is built without its ``seq``; the room log assigns the number when it appends
+the event, and :func:`encode_with_seq` splices it into the already-encoded JSON so one string
+is sent to every member without encoding it again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from protocol.errors import ErrorCode
+
+
+class UserRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+
+
+def now_iso() -> str:
+    """Event timestamps: UTC, millisecond precision, ``Z`` suffix."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RoomEvent(BaseModel):
+    """Base of every room event. ``seq`` is absent until the room log assigns it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    ts: str
+
+
+class PresenceEvent(RoomEvent):
+    type: Literal["presence"] = "presence"
+    event: Literal["join", "leave"]
+    user: UserRef
+
+
+class ChatEvent(RoomEvent):
+    type: Literal["chat"] = "chat"
+    message_id: str
+    user: UserRef
+    text: str
+    client_msg_id: str | None = None
+
+
+class AskEvent(RoomEvent):
+    type: Literal["ask"] = "ask"
+    turn_id: str
+    user: UserRef
+    text: str
+    client_msg_id: str | None = None
+
+
+class TopicChangedEvent(RoomEvent):
+    type: Literal["topic.changed"] = "topic.changed"
+    topic: dict[str, Any] | None
+
+
+class SessionEndedEvent(RoomEvent):
+    type: Literal["session.ended"] = "session.ended"
+
+
+# Events that are worth keeping in the transcript. Everything else a room log carries is
+# transient: deltas are summed up by their turn's terminal event.
+TRANSIENT_EVENT_TYPES = frozenset({"agent.delta"})
+
+
+def encode_event(event: RoomEvent) -> str:
+    """Encode an event without ``seq``; ``type`` comes first so it can be peeked cheaply."""
+    body = event.model_dump(mode="json", exclude_none=True)
+    ordered = {"type": body.pop("type"), **body}
+    return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_with_seq(seq: int, body: str) -> str:
+    """Splice ``seq`` into an encoded event: ``{"seq":N,`` + the rest of the object."""
+    if not body.startswith("{") or len(body) < 3:
+        raise ValueError("an encoded event is a non-empty JSON object")
+    return f'{{"seq":{seq},{body[1:]}'
+
+
+def peek_seq(frame: str) -> int:
+    """The ``seq`` of a frame made by :func:`encode_with_seq`, without decoding the JSON."""
+    end = frame.index(",", 7)
+    return int(frame[7:end])
+
+
+def peek_type(frame: str) -> str:
+    """The ``type`` of a frame made by :func:`encode_with_seq`, without decoding the JSON."""
+    start = frame.index(',"type":"') + 9
+    return frame[start : frame.index('"', start)]
+
+
+# Ephemeral frames carry no ``seq`` and are not logged.
+
+
+def welcome_frame(
+    *,
+    session_id: str,
+    user: UserRef,
+    members: list[UserRef],
+    topic: dict[str, Any] | None,
+    seq: int,
+    resumed: bool,
+    epoch: str,
+) -> str:
+    return json.dumps(
+        {
+            "type": "welcome",
+            "session_id": session_id,
+            "user": user.model_dump(),
+            "members": [m.model_dump() for m in members],
+            "topic": topic,
+            "seq": seq,
+            "resumed": resumed,
+            "epoch": epoch,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def error_frame(code: ErrorCode, message: str) -> str:
+    return json.dumps({"type": "error", "code": code.value, "message": message})
+
+
+def typing_frame(user: UserRef) -> str:
+    return json.dumps({"type": "typing", "user": user.model_dump()}, ensure_ascii=False)
+
+
+PONG_FRAME = '{"type":"pong"}'

@@ -1,0 +1,1 @@
+"""The studyroom server: REST set-up and reports, live WebSocket rooms, the tutor."""

@@ -1,0 +1,66 @@
+"""The FastAPI application: routes, the room socket, and the lifespan that builds their clients."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from protocol import PROTOCOL_VERSION
+from server.api.errors import install_error_handlers
+from server.api.middleware import MetricsMiddleware
+from server.api.routes import auth, connection, health, sessions, topics, users
+from server.config import Settings
+from server.db.engine import create_engine, session_factory
+from server.live.factory import build_live_state
+from server.metrics import Metrics
+from server.rooms import endpoint
+from server.rooms.hub import Hub
+from server.rooms.transcript import TranscriptStore, TranscriptWriter
+from server.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        db = session_factory(engine)
+        store = TranscriptStore(db)
+        consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        live = await build_live_state(settings, seed=store.max_seq, consumer=consumer)
+        hub = Hub(settings, live, metrics)
+        writer = TranscriptWriter(live.outbox, store, settings, metrics)
+        app.state.services = Services(settings, engine, db, live, hub, metrics)
+        hub.start()
+        writer.start()
+        log.info("studyroom ready (live state: %s)", "memory" if settings.live_state_is_memory else "redis")
+        try:
+            yield
+        finally:
+            await hub.close()
+            await writer.close()
+            await live.log.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="studyroom",
+        version=f"0.1.0 (protocol {PROTOCOL_VERSION})",
+        description="Real-time study sessions: live rooms, an AI tutor, study data and reports.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    install_error_handlers(app)
+    for module in (users, auth, topics, sessions, connection, health):
+        app.include_router(module.router)
+    app.include_router(endpoint.router)
+    return app

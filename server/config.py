@@ -1,0 +1,102 @@
+"""Process settings, read from ``STUDYROOM_*`` environment variables.
+
+Every limit the server enforces is a field here, so operators can see and change it in one
+place; README's configuration table lists them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+# Used only outside production when no key is configured; tokens signed with it are
+# worthless elsewhere because every restart without a key draws a new one.
+_DEVELOPMENT_KEY_PREFIX = "dev-insecure-"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STUDYROOM_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients use to reach this server (e.g. https://study.example); "
+        "connection details derive the WebSocket address from it. Default: the request's host.",
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./studyroom.db"
+    redis_url: str = "memory://"
+    redis_prefix: str = Field(
+        default="studyroom",
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="Prefix of every Redis key and channel, so deployments can share a server.",
+    )
+    secret_key: str | None = None
+
+    tutor_provider: Literal["auto", "openai", "local"] = "auto"
+    tutor_model: str | None = None
+
+    # Tokens.
+    access_token_ttl_s: int = Field(default=24 * 3600, ge=60)
+    participant_token_ttl_s: int = Field(default=15 * 60, ge=10)
+
+    # Room log: how many events per session are kept for resume, and how long an idle log lives.
+    room_log_retention: int = Field(default=10_000, ge=10)
+    room_log_idle_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Per-socket limits.
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    send_queue_max: int = Field(default=512, ge=8)
+    send_timeout_s: float = Field(default=10.0, gt=0)
+    close_timeout_s: float = Field(default=5.0, gt=0)
+    chat_max_chars: int = Field(default=4000, ge=1)
+    rate_limit_per_s: float = Field(default=5.0, gt=0)
+    rate_limit_burst: int = Field(default=20, ge=1)
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to open a room socket. Empty: same-origin browsers and "
+        "clients that send no Origin. '*' allows any origin.",
+    )
+
+    # Presence.
+    presence_ttl_s: float = Field(default=15.0, gt=0)
+    presence_heartbeat_s: float = Field(default=5.0, gt=0)
+
+    # Transcript persistence.
+    transcript_batch_max: int = Field(default=500, ge=1)
+    transcript_retry_s: float = Field(default=1.0, gt=0)
+
+    # REST.
+    page_max: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.env == "production" and not self.secret_key:
+            raise ValueError("STUDYROOM_SECRET_KEY is required when STUDYROOM_ENV=production")
+        if self.presence_heartbeat_s >= self.presence_ttl_s:
+            raise ValueError("presence_heartbeat_s must be shorter than presence_ttl_s")
+        return self
+
+    @cached_property
+    def signing_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        log.warning(
+            "STUDYROOM_SECRET_KEY is not set: using a random development key; "
+            "tokens will not survive a restart or work across processes"
+        )
+        return _DEVELOPMENT_KEY_PREFIX + secrets.token_urlsafe(32)
+
+    @property
+    def live_state_is_memory(self) -> bool:
+        return self.redis_url.startswith("memory://")

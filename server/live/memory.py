@@ -1,0 +1,195 @@
+"""The in-process engine (``memory://``): one process only, nothing survives a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocol.events import UserRef, encode_with_seq
+from protocol.sequence import LogWindow
+from server.live.ports import (
+    Listener,
+    LiveState,
+    LoggedEvent,
+    OutboxItem,
+    SeedSource,
+    Subscription,
+)
+
+
+@dataclass
+class _Log:
+    epoch: str
+    head: int
+    events: deque[LoggedEvent]
+    listeners: list[Listener] = field(default_factory=list)
+
+    def first_seq(self) -> int:
+        return self.events[0].seq if self.events else self.head + 1
+
+
+class _MemorySubscription:
+    def __init__(self, log: _Log, listener: Listener) -> None:
+        self._log = log
+        self._listener = listener
+
+    async def close(self) -> None:
+        if self._listener in self._log.listeners:
+            self._log.listeners.remove(self._listener)
+
+
+class MemoryRoomLog:
+    def __init__(self, *, retention: int, seed: SeedSource, outbox: MemoryOutbox) -> None:
+        self._retention = retention
+        self._seed = seed
+        self._outbox = outbox
+        self._logs: dict[str, _Log] = {}
+        self._creating: dict[str, asyncio.Lock] = {}
+
+    async def _log(self, session_id: str) -> _Log:
+        log = self._logs.get(session_id)
+        if log is not None:
+            return log
+        lock = self._creating.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            log = self._logs.get(session_id)
+            if log is None:
+                head = await self._seed(session_id)
+                log = _Log(secrets.token_hex(8), head, deque(maxlen=self._retention))
+                self._logs[session_id] = log
+        self._creating.pop(session_id, None)
+        return log
+
+    async def append(self, session_id: str, body: str, *, persist: bool) -> LoggedEvent:
+        log = await self._log(session_id)
+        # From here to the end there is no await: numbering, storing and publishing are atomic.
+        log.head += 1
+        event = LoggedEvent(log.head, encode_with_seq(log.head, body))
+        log.events.append(event)
+        if persist:
+            self._outbox.put(session_id, event)
+        for listener in tuple(log.listeners):
+            listener(event)
+        return event
+
+    async def window(self, session_id: str) -> LogWindow:
+        log = await self._log(session_id)
+        return LogWindow(log.epoch, log.first_seq(), log.head)
+
+    async def read(
+        self, session_id: str, after_seq: int, limit: int | None = None
+    ) -> list[LoggedEvent]:
+        log = await self._log(session_id)
+        start = max(0, after_seq + 1 - log.first_seq())
+        stop = len(log.events) if limit is None else min(len(log.events), start + limit)
+        return [log.events[i] for i in range(start, stop)]
+
+    async def subscribe(self, session_id: str, listener: Listener) -> Subscription:
+        log = await self._log(session_id)
+        log.listeners.append(listener)
+        return _MemorySubscription(log, listener)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._logs.clear()
+
+
+@dataclass
+class _Conn:
+    user: UserRef
+    expires_at: float
+
+
+class MemoryPresence:
+    def __init__(self, *, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_s
+        self._clock = clock
+        self._rooms: dict[str, dict[str, _Conn]] = {}
+
+    def _user_conns(self, room: dict[str, _Conn], user_id: int) -> int:
+        return sum(1 for conn in room.values() if conn.user.id == user_id)
+
+    async def join(self, session_id: str, conn_id: str, user: UserRef) -> bool:
+        room = self._rooms.setdefault(session_id, {})
+        first = self._user_conns(room, user.id) == 0
+        room[conn_id] = _Conn(user, self._clock() + self._ttl)
+        return first and conn_id in room
+
+    async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
+        room = self._rooms.get(session_id, {})
+        conn = room.pop(conn_id, None)
+        if conn is None:
+            return None
+        last = self._user_conns(room, conn.user.id) == 0
+        if not room:
+            self._rooms.pop(session_id, None)
+        return conn.user if last else None
+
+    async def heartbeat(self, session_id: str, conn_ids: list[str]) -> None:
+        room = self._rooms.get(session_id, {})
+        expires = self._clock() + self._ttl
+        for conn_id in conn_ids:
+            if conn_id in room:
+                room[conn_id].expires_at = expires
+
+    async def reap(self, session_id: str) -> list[UserRef]:
+        room = self._rooms.get(session_id, {})
+        now = self._clock()
+        expired = [cid for cid, conn in room.items() if conn.expires_at <= now]
+        gone: list[UserRef] = []
+        for conn_id in expired:
+            user = await self.leave(session_id, conn_id)
+            if user is not None:
+                gone.append(user)
+        return gone
+
+    async def members(self, session_id: str) -> list[UserRef]:
+        await self.reap(session_id)
+        users = {conn.user.id: conn.user for conn in self._rooms.get(session_id, {}).values()}
+        return [users[uid] for uid in sorted(users)]
+
+
+class MemoryOutbox:
+    """A FIFO of events awaiting the transcript; released items go back to the front."""
+
+    def __init__(self) -> None:
+        self._items: deque[OutboxItem] = deque()
+        self._ready = asyncio.Event()
+        self._counter = 0
+
+    def put(self, session_id: str, event: LoggedEvent) -> None:
+        self._counter += 1
+        self._items.append(OutboxItem(session_id, event.seq, event.data, str(self._counter)))
+        self._ready.set()
+
+    async def take(self, max_items: int, wait_s: float) -> list[OutboxItem]:
+        if not self._items:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), wait_s)
+            except TimeoutError:
+                return []
+        count = min(max_items, len(self._items))
+        return [self._items.popleft() for _ in range(count)]
+
+    async def ack(self, items: list[OutboxItem]) -> None:
+        return None
+
+    async def release(self, items: list[OutboxItem]) -> None:
+        self._items.extendleft(reversed(items))
+        self._ready.set()
+
+
+def memory_live_state(*, retention: int, presence_ttl_s: float, seed: SeedSource) -> LiveState:
+    outbox = MemoryOutbox()
+    return LiveState(
+        log=MemoryRoomLog(retention=retention, seed=seed, outbox=outbox),
+        presence=MemoryPresence(ttl_s=presence_ttl_s),
+        outbox=outbox,
+    )

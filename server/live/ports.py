@@ -1,0 +1,138 @@
+"""The ports behind live room state; ``memory://`` and ``redis://`` engines implement them.
+
+Guarantees every engine gives (``tests/server/live/test_conformance.py`` checks each one):
+
+* **Order.** ``RoomLog.append`` assigns ``seq`` atomically with storing the event: one session's
+  numbers are gap-free and identical for every reader on every process, within one epoch.
+* **Retention.** A log keeps at least the last ``retention`` events of a session; older ones may
+  be trimmed. ``window`` says what is held now.
+* **Epochs.** A log that was lost (Redis flushed or restarted without persistence, the process
+  restarted with the memory engine) is recreated with a new epoch and seeded from the durable
+  transcript, so its numbers continue above any that were persisted.
+* **Fan-out is at-most-once; the log is the truth.** Subscribers see events in ``seq`` order but
+  may miss some (a dropped pub/sub connection); they detect the gap by ``seq`` and ``read`` the
+  missing events from the log.
+* **Outbox is at-least-once.** Every event appended with ``persist=True`` is handed out by
+  ``TranscriptOutbox.take`` until acknowledged, to this process or (if it died) to another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from protocol.events import UserRef
+from protocol.sequence import LogWindow
+
+
+class LiveStateUnavailable(Exception):
+    """The live-state backend cannot be reached; the operation was not applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """One room event as sent on the wire: ``data`` is the encoded frame, ``seq`` included."""
+
+    seq: int
+    data: str
+
+
+# Given a session id, the highest seq the durable transcript holds for it (0 if none).
+SeedSource = Callable[[str], Awaitable[int]]
+Listener = Callable[[LoggedEvent], None]
+
+
+class Subscription(Protocol):
+    async def close(self) -> None: ...
+
+
+class RoomLog(Protocol):
+    async def append(self, session_id: str, body: str, *, persist: bool) -> LoggedEvent:
+        """Number ``body`` (an encoded event without seq), store it, publish it.
+
+        Raises :class:`LiveStateUnavailable` when the backend is unreachable; the event was then
+        not appended.
+        """
+        ...
+
+    async def window(self, session_id: str) -> LogWindow:
+        """The epoch and the range of events held; creates an empty log if there is none."""
+        ...
+
+    async def read(self, session_id: str, after_seq: int, limit: int | None = None) -> list[LoggedEvent]:
+        """Held events with ``seq > after_seq`` in order, at most ``limit`` of them."""
+        ...
+
+    async def subscribe(self, session_id: str, listener: Listener) -> Subscription:
+        """Call ``listener`` with this session's new events, in seq order, from any process.
+
+        The listener runs on the event loop and must not block.
+        """
+        ...
+
+    async def ping(self) -> None:
+        """Raise :class:`LiveStateUnavailable` unless the backend answers."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Presence(Protocol):
+    """Who is in each room, by connection, with expiry so a dead process leaves no ghosts.
+
+    A user with several connections is one member: ``join`` reports only the first connection
+    and ``leave``/``reap`` only the last. Exactly one caller learns of each such change, so
+    exactly one ``presence`` event is emitted for it.
+    """
+
+    async def join(self, session_id: str, conn_id: str, user: UserRef) -> bool:
+        """Add a connection; True if it is the user's first in this session."""
+        ...
+
+    async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
+        """Remove a connection; the user if it was their last, else None."""
+        ...
+
+    async def heartbeat(self, session_id: str, conn_ids: list[str]) -> None:
+        """Keep these connections alive for another TTL."""
+        ...
+
+    async def reap(self, session_id: str) -> list[UserRef]:
+        """Drop expired connections; the users who thereby left."""
+        ...
+
+    async def members(self, session_id: str) -> list[UserRef]:
+        """Users with at least one live connection, ordered by id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    session_id: str
+    seq: int
+    data: str
+    receipt: str
+
+
+class TranscriptOutbox(Protocol):
+    async def take(self, max_items: int, wait_s: float) -> list[OutboxItem]:
+        """Up to ``max_items`` unacknowledged events, waiting up to ``wait_s`` for the first."""
+        ...
+
+    async def ack(self, items: list[OutboxItem]) -> None:
+        """These events are durable; never hand them out again."""
+        ...
+
+    async def release(self, items: list[OutboxItem]) -> None:
+        """These events could not be stored; hand them out again later."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """The engines a process uses, built together from one URL."""
+
+    log: RoomLog
+    presence: Presence
+    outbox: TranscriptOutbox

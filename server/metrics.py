@@ -1,0 +1,51 @@
+"""Prometheus metrics of one process, served at ``/metrics``.
+
+Each application gets its own registry so several apps in one process (tests) do not collide.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "studyroom_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "studyroom_http_request_seconds", "HTTP request latency", ["route"], registry=r
+        )
+        self.ws_connections = Gauge(
+            "studyroom_ws_connections", "Open room sockets on this process", registry=r
+        )
+        self.ws_closed = Counter(
+            "studyroom_ws_closed_total", "Room sockets closed, by close code", ["code"], registry=r
+        )
+        self.rooms = Gauge("studyroom_rooms", "Rooms with members on this process", registry=r)
+        self.events_appended = Counter(
+            "studyroom_room_events_total", "Room events appended by this process", ["type"], registry=r
+        )
+        self.deliveries = Counter(
+            "studyroom_deliveries_total", "Room event frames queued to sockets", registry=r
+        )
+        self.gap_fills = Counter(
+            "studyroom_gap_fills_total", "Times a room read missed events back from the log", registry=r
+        )
+        self.frame_errors = Counter(
+            "studyroom_frame_errors_total", "Client frames refused", ["code"], registry=r
+        )
+        self.transcript_pending = Gauge(
+            "studyroom_transcript_batch", "Events in the last transcript batch", registry=r
+        )
+        self.transcript_written = Counter(
+            "studyroom_transcript_events_total", "Events written to the transcript", registry=r
+        )
+        self.transcript_failures = Counter(
+            "studyroom_transcript_failures_total", "Failed transcript writes (retried)", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,25 @@
+"""What the application builds in its lifespan and hands to routes and sockets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.config import Settings
+from server.live.ports import LiveState
+from server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from server.rooms.hub import Hub
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    live: LiveState
+    hub: Hub
+    metrics: Metrics
