@@ -32,8 +32,12 @@ class CloseCode(IntEnum):
     MESSAGE_TOO_BIG = 1009
     """A frame exceeded ``max_frame_bytes``."""
     INTERNAL_ERROR = 1011
+    POLICY_VIOLATION = 1008
+    """The connection request was malformed (e.g. ``last_seq`` is not a number)."""
     SERVICE_RESTART = 1012
     """The process is shutting down; reconnect (to another process) with ``last_seq``."""
+    TRY_AGAIN_LATER = 1013
+    """Live state is briefly unavailable; reconnect after a short delay."""
     SLOW_CONSUMER = 4008
     """The client did not read its frames fast enough; reconnect with ``last_seq``."""
     SESSION_ENDED = 4410

@@ -8,6 +8,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         engine = create_engine(settings.database_url)
         db = session_factory(engine)
         store = TranscriptStore(db)
@@ -43,9 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = Services(settings, engine, db, live, hub, metrics)
         hub.start()
         writer.start()
-        log.info("studyroom ready (live state: %s)", "memory" if settings.live_state_is_memory else "redis")
+        log.info(
+            "studyroom ready (live state: %s)",
+            "memory" if settings.live_state_is_memory else "redis",
+        )
         try:
-            yield
+            # uvicorn hands this state to its socket protocols too (see ws_protocol).
+            yield {"ws_send_buffer_bytes": settings.ws_send_buffer_bytes}
         finally:
             await hub.close()
             await writer.close()

@@ -58,7 +58,12 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     send_queue_max: int = Field(default=512, ge=8)
     send_timeout_s: float = Field(default=10.0, gt=0)
-    close_timeout_s: float = Field(default=5.0, gt=0)
+    ws_send_buffer_bytes: int = Field(
+        default=256 * 1024,
+        ge=4096,
+        description="Kernel send buffer of each room socket; bounds what a stalled client can "
+        "hold before its queue fills and it is closed with 4008.",
+    )
     chat_max_chars: int = Field(default=4000, ge=1)
     rate_limit_per_s: float = Field(default=5.0, gt=0)
     rate_limit_burst: int = Field(default=20, ge=1)
@@ -75,6 +80,11 @@ class Settings(BaseSettings):
     # Transcript persistence.
     transcript_batch_max: int = Field(default=500, ge=1)
     transcript_retry_s: float = Field(default=1.0, gt=0)
+    transcript_claim_idle_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Events taken by a process that then died are written by another after this.",
+    )
 
     # REST.
     page_max: int = Field(default=500, ge=1)

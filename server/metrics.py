@@ -13,7 +13,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.http_requests = Counter(
-            "studyroom_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
+            "studyroom_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=r,
         )
         self.http_latency = Histogram(
             "studyroom_http_request_seconds", "HTTP request latency", ["route"], registry=r
@@ -26,13 +29,18 @@ class Metrics:
         )
         self.rooms = Gauge("studyroom_rooms", "Rooms with members on this process", registry=r)
         self.events_appended = Counter(
-            "studyroom_room_events_total", "Room events appended by this process", ["type"], registry=r
+            "studyroom_room_events_total",
+            "Room events appended by this process",
+            ["type"],
+            registry=r,
         )
         self.deliveries = Counter(
             "studyroom_deliveries_total", "Room event frames queued to sockets", registry=r
         )
         self.gap_fills = Counter(
-            "studyroom_gap_fills_total", "Times a room read missed events back from the log", registry=r
+            "studyroom_gap_fills_total",
+            "Times a room read missed events back from the log",
+            registry=r,
         )
         self.frame_errors = Counter(
             "studyroom_frame_errors_total", "Client frames refused", ["code"], registry=r

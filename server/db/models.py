@@ -94,7 +94,9 @@ class Membership(Base):
     session_id: Mapped[int] = mapped_column(
         ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
     )
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     joined_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

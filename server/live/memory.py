@@ -76,6 +76,13 @@ class MemoryRoomLog:
             listener(event)
         return event
 
+    async def signal(self, session_id: str, frame: str) -> None:
+        log = self._logs.get(session_id)
+        if log is not None:
+            event = LoggedEvent(0, frame)
+            for listener in tuple(log.listeners):
+                listener(event)
+
     async def window(self, session_id: str) -> LogWindow:
         log = await self._log(session_id)
         return LogWindow(log.epoch, log.first_seq(), log.head)
@@ -119,7 +126,7 @@ class MemoryPresence:
         room = self._rooms.setdefault(session_id, {})
         first = self._user_conns(room, user.id) == 0
         room[conn_id] = _Conn(user, self._clock() + self._ttl)
-        return first and conn_id in room
+        return first
 
     async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
         room = self._rooms.get(session_id, {})

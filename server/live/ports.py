@@ -56,11 +56,21 @@ class RoomLog(Protocol):
         """
         ...
 
+    async def signal(self, session_id: str, frame: str) -> None:
+        """Send an ephemeral frame to the session's subscribers everywhere, unnumbered.
+
+        Listeners receive it as a ``LoggedEvent`` with ``seq == 0``; it is not stored, and a
+        subscriber may miss it (typing indicators and the like).
+        """
+        ...
+
     async def window(self, session_id: str) -> LogWindow:
         """The epoch and the range of events held; creates an empty log if there is none."""
         ...
 
-    async def read(self, session_id: str, after_seq: int, limit: int | None = None) -> list[LoggedEvent]:
+    async def read(
+        self, session_id: str, after_seq: int, limit: int | None = None
+    ) -> list[LoggedEvent]:
         """Held events with ``seq > after_seq`` in order, at most ``limit`` of them."""
         ...
 

@@ -1,0 +1,141 @@
+"""Dependencies shared by the routes, as ``Annotated`` aliases.
+
+``DbDep`` is one ``AsyncSession`` per request; routes commit what they change, and anything
+not committed is rolled back when the request ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import exists, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.tokens import InvalidToken, decode_access_token
+from server.config import Settings
+from server.db.models import Membership, StudySession, Topic, User, utcnow
+from server.services import Services
+
+# auto_error=False: a missing token must get our 401 (with WWW-Authenticate), not a 403.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_db(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with services.db() as session:
+        yield session
+
+
+DbDep = Annotated[AsyncSession, Depends(get_db)]
+TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def get_current_user(db: DbDep, settings: SettingsDep, token: TokenDep) -> User:
+    """The user of a valid access token; 401 when it is missing, invalid or expired."""
+    if not token:
+        raise unauthorized("Not authenticated")
+    try:
+        user_id = decode_access_token(settings, token)
+    except InvalidToken:
+        raise unauthorized("Could not validate credentials") from None
+    user = await db.get(User, user_id)
+    if user is None:
+        # A valid signature for a user that no longer exists.
+        raise unauthorized("Could not validate credentials")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+# Access rules shared by several routes. Each raises the HTTP error a client should see.
+
+TOPIC_NOT_FOUND = "topic not found"
+SESSION_NOT_FOUND = "session not found"
+NOT_A_MEMBER = "not a member of this session"
+SESSION_ENDED = "session has ended"
+ACTIVE = "active"
+ENDED = "ended"
+
+
+async def get_visible_topic(db: AsyncSession, user: User, topic_id: int) -> Topic:
+    """The topic if ``user`` owns it or is a member of a session on it; else 404.
+
+    Other people's topics answer exactly like missing ones, so ids reveal nothing.
+    """
+    member_of_session_on_it = exists().where(
+        StudySession.topic_id == Topic.id,
+        Membership.session_id == StudySession.id,
+        Membership.user_id == user.id,
+    )
+    visible = (Topic.owner_id == user.id) | member_of_session_on_it
+    topic = await db.scalar(select(Topic).where(Topic.id == topic_id, visible))
+    if topic is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, TOPIC_NOT_FOUND)
+    return topic
+
+
+async def get_member_session(db: AsyncSession, user: User, session_id: int) -> StudySession:
+    """The session if ``user`` is a member: 404 if there is none, 403 if not a member."""
+    session = await db.get(StudySession, session_id)
+    if session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, SESSION_NOT_FOUND)
+    if await db.get(Membership, (session_id, user.id)) is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_A_MEMBER)
+    return session
+
+
+async def find_current_session(db: AsyncSession, user: User) -> StudySession | None:
+    """The caller's session that has not ended with the latest activity, if any."""
+    result = await db.scalar(
+        select(StudySession)
+        .join(Membership, Membership.session_id == StudySession.id)
+        .where(Membership.user_id == user.id, StudySession.status == ACTIVE)
+        .order_by(Membership.last_active_at.desc(), StudySession.id.desc())
+        .limit(1)
+    )
+    return result
+
+
+async def touch_membership(db: AsyncSession, session_id: int, user_id: int) -> None:
+    """Make ``user_id`` a member of ``session_id`` (if not already) and mark them active now.
+
+    One upsert, so two concurrent joins by the same user cannot collide. Not committed.
+    """
+    now = utcnow()
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Membership).values(
+        session_id=session_id, user_id=user_id, joined_at=now, last_active_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Membership.session_id, Membership.user_id],
+        set_={"last_active_at": stmt.excluded.last_active_at},
+    )
+    await db.execute(stmt)

@@ -1,0 +1,35 @@
+"""Logging in: a username and password for an access token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import select
+
+from server.api.deps import DbDep, SettingsDep, unauthorized
+from server.api.schemas import Token, error_responses
+from server.auth.passwords import verify_password
+from server.auth.tokens import issue_access_token
+from server.db.models import User
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post(
+    "/token",
+    response_model=Token,
+    responses=error_responses((401, "Wrong username or password.")),
+)
+async def issue_token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], db: DbDep, settings: SettingsDep
+) -> Token:
+    """OAuth2 password flow: form fields ``username`` and ``password``."""
+    user = await db.scalar(select(User).where(User.username == form.username))
+    # Checked even for an unknown user, against a dummy hash: both failures take equally long.
+    matches = await verify_password(form.password, user.password_hash if user else None)
+    if user is None or not matches:
+        raise unauthorized("Incorrect username or password")
+    token, expires_in = issue_access_token(settings, user.id)
+    return Token(access_token=token, expires_in=expires_in)

@@ -1,0 +1,245 @@
+"""Study sessions: create, join by code, inspect, switch topic, end, read the transcript.
+
+A session's room (the WebSocket) learns of changes made here through room events, published
+after the change is committed so members never see a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from protocol.events import SessionEndedEvent, TopicChangedEvent, now_iso
+from server.api.deps import (
+    ACTIVE,
+    ENDED,
+    SESSION_ENDED,
+    SESSION_NOT_FOUND,
+    CurrentUser,
+    DbDep,
+    ServicesDep,
+    SettingsDep,
+    find_current_session,
+    get_member_session,
+    get_visible_topic,
+    touch_membership,
+)
+from server.api.schemas import (
+    MemberPublic,
+    SessionCreate,
+    SessionDetail,
+    SessionJoin,
+    SessionPublic,
+    SessionTopicUpdate,
+    TopicPublic,
+    TranscriptEntry,
+    error_responses,
+)
+from server.db.models import Membership, StudySession, Topic, TranscriptEvent, User, utcnow
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+# No 0/O or 1/I: codes are read aloud and typed from screens.
+JOIN_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+JOIN_CODE_LENGTH = 8
+# 32**8 codes: a collision is already unlikely; several in a row means something else is wrong.
+_JOIN_CODE_ATTEMPTS = 5
+DEFAULT_PAGE = 100
+
+
+def new_join_code() -> str:
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+
+
+def normalize_join_code(code: str) -> str:
+    return "".join(code.split()).upper()
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionPublic,
+    responses=error_responses(401, 404),
+)
+async def create_session(body: SessionCreate, user: CurrentUser, db: DbDep) -> StudySession:
+    """Start a session on a topic the caller can see; the caller is its owner and first member."""
+    topic = await get_visible_topic(db, user, body.topic_id)
+    # Plain values: a rollback below expires every loaded row.
+    user_id, topic_id, title = user.id, topic.id, body.title or topic.title
+    for _ in range(_JOIN_CODE_ATTEMPTS):
+        session = StudySession(
+            title=title,
+            topic_id=topic_id,
+            owner_id=user_id,
+            status=ACTIVE,
+            join_code=new_join_code(),
+        )
+        db.add(session)
+        try:
+            await db.flush()
+        except IntegrityError:
+            await db.rollback()
+            continue
+        await touch_membership(db, session.id, user_id)
+        await db.commit()
+        return session
+    raise RuntimeError("no free join code found")
+
+
+@router.post(
+    "/join",
+    response_model=SessionPublic,
+    responses=error_responses(401, (404, "No session has this code."), (409, SESSION_ENDED)),
+)
+async def join_session(body: SessionJoin, user: CurrentUser, db: DbDep) -> StudySession:
+    """Become a member of the session with this code. Joining again is harmless."""
+    session = await db.scalar(
+        select(StudySession).where(StudySession.join_code == normalize_join_code(body.join_code))
+    )
+    if session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown join code")
+    if session.status == ENDED:
+        raise HTTPException(status.HTTP_409_CONFLICT, SESSION_ENDED)
+    await touch_membership(db, session.id, user.id)
+    await db.commit()
+    return session
+
+
+@router.get(
+    "/current",
+    response_model=SessionPublic,
+    responses=error_responses(401, (404, "The caller has no session that has not ended.")),
+)
+async def read_current_session(user: CurrentUser, db: DbDep) -> StudySession:
+    """The caller's most recently active session that has not ended."""
+    session = await find_current_session(db, user)
+    if session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no current session")
+    return session
+
+
+@router.get(
+    "/{session_id}",
+    response_model=SessionDetail,
+    responses=error_responses(401, 403, 404),
+)
+async def read_session(session_id: int, user: CurrentUser, db: DbDep) -> SessionDetail:
+    """The session with its members (in joining order) and its topic."""
+    session = await get_member_session(db, user, session_id)
+    rows = await db.execute(
+        select(User, Membership.joined_at)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.session_id == session.id)
+        .order_by(Membership.joined_at, User.id)
+    )
+    members = [
+        MemberPublic(
+            id=member.id,
+            username=member.username,
+            display_name=member.display_name,
+            joined_at=joined_at,
+        )
+        for member, joined_at in rows
+    ]
+    topic = await db.get(Topic, session.topic_id) if session.topic_id is not None else None
+    return SessionDetail(
+        **SessionPublic.model_validate(session).model_dump(),
+        members=members,
+        topic=TopicPublic.model_validate(topic) if topic is not None else None,
+    )
+
+
+@router.put(
+    "/{session_id}/topic",
+    response_model=SessionPublic,
+    responses=error_responses(401, 403, 404, (409, SESSION_ENDED)),
+)
+async def switch_topic(
+    session_id: int,
+    body: SessionTopicUpdate,
+    user: CurrentUser,
+    db: DbDep,
+    services: ServicesDep,
+) -> StudySession:
+    """Study another topic the caller can see; the room gets a ``topic.changed`` event."""
+    session = await get_member_session(db, user, session_id)
+    if session.status == ENDED:
+        raise HTTPException(status.HTTP_409_CONFLICT, SESSION_ENDED)
+    topic = await get_visible_topic(db, user, body.topic_id)
+    topic_payload = TopicPublic.model_validate(topic).model_dump(mode="json")
+    # Conditional, so a switch racing an end cannot announce a topic after the end.
+    switched = await db.scalar(
+        update(StudySession)
+        .where(StudySession.id == session.id, StudySession.status == ACTIVE)
+        .values(topic_id=topic.id)
+        .returning(StudySession.id)
+    )
+    if switched is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, SESSION_ENDED)
+    await db.commit()
+    await db.refresh(session)
+    await services.hub.publish(session.id, TopicChangedEvent(topic=topic_payload, ts=now_iso()))
+    return session
+
+
+@router.post(
+    "/{session_id}/end",
+    response_model=SessionPublic,
+    responses=error_responses(401, (403, "Only the session's owner can end it."), 404),
+)
+async def end_session(
+    session_id: int, user: CurrentUser, db: DbDep, services: ServicesDep
+) -> StudySession:
+    """End the session; the room gets ``session.ended``. Ending it again changes nothing."""
+    session = await db.get(StudySession, session_id)
+    if session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, SESSION_NOT_FOUND)
+    if session.owner_id != user.id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the session's owner can end it")
+    # Conditional, so of two concurrent calls exactly one announces the end.
+    ended_now = await db.scalar(
+        update(StudySession)
+        .where(StudySession.id == session.id, StudySession.status == ACTIVE)
+        .values(status=ENDED, ended_at=utcnow())
+        .returning(StudySession.id)
+    )
+    await db.commit()
+    await db.refresh(session)
+    if ended_now is not None:
+        await services.hub.publish(session.id, SessionEndedEvent(ts=now_iso()))
+    return session
+
+
+@router.get(
+    "/{session_id}/messages",
+    response_model=list[TranscriptEntry],
+    responses=error_responses(401, 403, 404),
+)
+async def read_messages(
+    session_id: int,
+    user: CurrentUser,
+    db: DbDep,
+    settings: SettingsDep,
+    after_seq: Annotated[int, Query(ge=0, description="Only events with a greater seq.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, description="At most this many; capped at the server's page size.")
+    ] = DEFAULT_PAGE,
+) -> Response:
+    """The persisted transcript: room events as members received them, in ``seq`` order.
+
+    Page with ``after_seq`` = the last ``seq`` received. Events reach the transcript shortly
+    after the room sees them; the live tail is on the socket.
+    """
+    await get_member_session(db, user, session_id)
+    bodies = await db.scalars(
+        select(TranscriptEvent.body)
+        .where(TranscriptEvent.session_id == session_id, TranscriptEvent.seq > after_seq)
+        .order_by(TranscriptEvent.seq)
+        .limit(min(limit, settings.page_max))
+    )
+    # Each body already is the encoded frame: sent as stored, without decoding and re-encoding.
+    return Response("[" + ",".join(bodies) + "]", media_type="application/json")

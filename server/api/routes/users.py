@@ -1,0 +1,46 @@
+"""Accounts: sign-up and the caller's own profile."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from server.api.deps import CurrentUser, DbDep
+from server.api.schemas import UserCreate, UserPublic, error_responses
+from server.auth.passwords import hash_password
+from server.db.models import User
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+USERNAME_TAKEN = "username already taken"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses=error_responses((409, "The username is taken.")),
+)
+async def create_user(body: UserCreate, db: DbDep) -> User:
+    """Sign up. No token needed; log in afterwards with ``POST /api/auth/token``."""
+    if await db.scalar(select(User.id).where(User.username == body.username)) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, USERNAME_TAKEN)
+    user = User(
+        username=body.username,
+        display_name=body.display_name or body.username,
+        password_hash=await hash_password(body.password),
+    )
+    db.add(user)
+    try:
+        await db.commit()
+    except IntegrityError:
+        # Someone took the name between our check and our insert.
+        raise HTTPException(status.HTTP_409_CONFLICT, USERNAME_TAKEN) from None
+    return user
+
+
+@router.get("/me", response_model=UserPublic, responses=error_responses(401))
+async def read_me(user: CurrentUser) -> User:
+    """The caller's account."""
+    return user

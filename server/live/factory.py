@@ -1,0 +1,33 @@
+"""Pick the live-state engine from ``STUDYROOM_REDIS_URL``; drivers load only when used."""
+
+from __future__ import annotations
+
+from server.config import Settings
+from server.live.ports import LiveState, SeedSource
+
+
+async def build_live_state(settings: Settings, *, seed: SeedSource, consumer: str) -> LiveState:
+    """``memory://`` → the in-process engine; ``redis://``/``rediss://``/``unix://`` → Redis."""
+    url = settings.redis_url
+    if url.startswith("memory://"):
+        from server.live.memory import memory_live_state
+
+        return memory_live_state(
+            retention=settings.room_log_retention,
+            presence_ttl_s=settings.presence_ttl_s,
+            seed=seed,
+        )
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from server.live.redis_engine import redis_live_state
+
+        return await redis_live_state(
+            url=url,
+            prefix=settings.redis_prefix,
+            retention=settings.room_log_retention,
+            idle_ttl_s=settings.room_log_idle_ttl_s,
+            presence_ttl_s=settings.presence_ttl_s,
+            seed=seed,
+            consumer=consumer,
+            claim_idle_s=settings.transcript_claim_idle_s,
+        )
+    raise ValueError(f"STUDYROOM_REDIS_URL must be memory:// or redis://…, not {url!r}")

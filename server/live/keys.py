@@ -1,0 +1,73 @@
+"""Every Redis key and channel name the live state uses, derived from one prefix.
+
+A session's keys carry its id as a Redis Cluster hash tag (``studyroom:room:{42}:log``) so they
+share a slot and one Lua script may touch them all. The outbox is one stream for the whole
+deployment, read by the ``transcript`` consumer group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OUTBOX_GROUP = "transcript"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveKeys:
+    prefix: str
+
+    def _session(self, session_id: str, suffix: str) -> str:
+        # A brace inside the id would move the hash tag and split the session across slots.
+        if "{" in session_id or "}" in session_id:
+            raise ValueError(f"session id must not contain braces: {session_id!r}")
+        return f"{self.prefix}:room:{{{session_id}}}:{suffix}"
+
+    def meta(self, session_id: str) -> str:
+        """Hash: ``epoch`` and ``head`` (the last seq assigned) of the session's log."""
+        return self._session(session_id, "meta")
+
+    def log(self, session_id: str) -> str:
+        """Stream of frames; entry id ``<seq>-0``, field ``d`` holds the frame."""
+        return self._session(session_id, "log")
+
+    def channel(self, session_id: str) -> str:
+        """Pub/sub channel carrying each frame as it is appended."""
+        return self._session(session_id, "events")
+
+    def presence_expiry(self, session_id: str) -> str:
+        """Sorted set: connection id scored by its expiry (ms since the epoch, server clock)."""
+        return self._session(session_id, "presence:expiry")
+
+    def presence_conn_user(self, session_id: str) -> str:
+        """Hash: connection id -> user id."""
+        return self._session(session_id, "presence:conn_user")
+
+    def presence_users(self, session_id: str) -> str:
+        """Hash: user id -> the user as JSON (``{"id", "name"}``)."""
+        return self._session(session_id, "presence:users")
+
+    def presence_counts(self, session_id: str) -> str:
+        """Hash: user id -> number of live connections."""
+        return self._session(session_id, "presence:counts")
+
+    def presence(self, session_id: str) -> list[str]:
+        """The presence keys in the order the presence scripts expect them."""
+        return [
+            self.presence_expiry(session_id),
+            self.presence_conn_user(session_id),
+            self.presence_users(session_id),
+            self.presence_counts(session_id),
+        ]
+
+    def session_keys(self, session_id: str) -> list[str]:
+        """Every key of one session."""
+        return [self.meta(session_id), self.log(session_id), *self.presence(session_id)]
+
+    @property
+    def outbox(self) -> str:
+        """Stream of persisted events awaiting the transcript: fields ``s``, ``q``, ``d``."""
+        return f"{self.prefix}:outbox"
+
+    @property
+    def outbox_group(self) -> str:
+        return OUTBOX_GROUP

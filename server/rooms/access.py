@@ -1,0 +1,105 @@
+"""Who may open a room socket: the Origin allow-list, the participant token, the membership."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from starlette.websockets import WebSocket
+
+from protocol.errors import CloseCode
+from protocol.events import UserRef
+from server.auth.tokens import InvalidToken, decode_participant_token
+from server.config import Settings
+from server.db.models import Membership, StudySession, Topic
+from server.rooms.transcript import TRANSIENT_DB_ERRORS
+from server.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Browsers always send Origin; other clients may not, and cannot be forged into it."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    allowed = settings.allowed_origins
+    if "*" in allowed or origin in allowed:
+        return True
+    if allowed:
+        return False
+    # No list configured: only the server's own origin (a page it served).
+    host = websocket.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+@dataclass(frozen=True)
+class Admission:
+    user: UserRef
+    topic: dict[str, Any] | None
+
+
+class Refused(Exception):
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+async def admit(services: Services, session_id: int, token: str | None) -> Admission:
+    """Check the token and the membership; raises :class:`Refused` with the close code."""
+    if not token:
+        raise Refused(CloseCode.UNAUTHORIZED, "a participant token is required")
+    try:
+        claims = decode_participant_token(services.settings, token)
+    except InvalidToken:
+        raise Refused(CloseCode.UNAUTHORIZED, "invalid or expired participant token") from None
+    if claims.session_id != session_id:
+        raise Refused(CloseCode.FORBIDDEN, "the token is for another session")
+    user = UserRef(id=claims.user_id, name=claims.name)
+    try:
+        return await _check_membership(services, session_id, user)
+    except TRANSIENT_DB_ERRORS as exc:
+        # The token was issued to a member minutes ago; during a database outage it is the
+        # best evidence there is, and refusing would take live rooms down with the database.
+        log.warning("membership check skipped, database unavailable: %s", type(exc).__name__)
+        return Admission(user, None)
+
+
+async def _check_membership(services: Services, session_id: int, user: UserRef) -> Admission:
+    async with services.db() as db:
+        session = await db.get(StudySession, session_id)
+        if session is None:
+            raise Refused(CloseCode.FORBIDDEN, "no such session")
+        if session.status != "active":
+            raise Refused(CloseCode.SESSION_ENDED, "the session has ended")
+        member = await db.scalar(
+            select(Membership.user_id).where(
+                Membership.session_id == session_id, Membership.user_id == user.id
+            )
+        )
+        if member is None:
+            raise Refused(CloseCode.FORBIDDEN, "not a member of this session")
+        await db.execute(
+            update(Membership)
+            .where(Membership.session_id == session_id, Membership.user_id == user.id)
+            .values(last_active_at=datetime.now(UTC))
+        )
+        await db.commit()
+        topic = await db.get(Topic, session.topic_id) if session.topic_id is not None else None
+        return Admission(user, topic_payload(topic) if topic is not None else None)
+
+
+def topic_payload(topic: Topic) -> dict[str, Any]:
+    """A topic as room frames carry it (``welcome.topic``, ``topic.changed``)."""
+    return {
+        "id": topic.id,
+        "title": topic.title,
+        "description": topic.description,
+        "owner_id": topic.owner_id,
+        "created_at": topic.created_at.isoformat().replace("+00:00", "Z"),
+    }

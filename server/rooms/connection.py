@@ -1,0 +1,228 @@
+"""One member's room socket, from ``welcome`` to close.
+
+Two tasks share the socket: the writer alone sends (welcome, replay, then the member's queue,
+dropping anything at or below the last seq it sent), and the reader validates and applies the
+client's frames. Whatever ends first (disconnect, a close the room asked for) ends both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from protocol.errors import CloseCode, ErrorCode
+from protocol.events import (
+    PONG_FRAME,
+    ChatEvent,
+    UserRef,
+    error_frame,
+    now_iso,
+    typing_frame,
+    welcome_frame,
+)
+from protocol.frames import (
+    AnswerFrame,
+    AskFrame,
+    CancelFrame,
+    ChatFrame,
+    ClientFrame,
+    FrameError,
+    PingFrame,
+    TypingFrame,
+    parse_client_frame,
+)
+from protocol.sequence import plan_resume
+from server.live.ports import LiveStateUnavailable, LoggedEvent
+from server.rooms.member import Member
+from server.rooms.ratelimit import TokenBucket
+from server.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class RoomConnection:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        services: Services,
+        session_id: int,
+        user: UserRef,
+        topic: dict[str, Any] | None,
+    ) -> None:
+        self._ws = websocket
+        self._services = services
+        self._settings = services.settings
+        self._hub = services.hub
+        self._session_id = str(session_id)
+        self._user = user
+        self._topic = topic
+        self._member = Member(self._session_id, user, self._settings.send_queue_max)
+        self._bucket = TokenBucket(self._settings.rate_limit_per_s, self._settings.rate_limit_burst)
+        self._last_rate_error = 0.0
+
+    async def run(self, last_seq: int | None, epoch: str | None) -> None:
+        member = self._member
+        metrics = self._services.metrics
+        code = CloseCode.NORMAL
+        try:
+            try:
+                welcome, replay, head = await self._enter(last_seq, epoch)
+            except LiveStateUnavailable:
+                code = CloseCode.TRY_AGAIN_LATER
+                return
+            code = await self._serve(welcome, replay, head)
+        finally:
+            await self._hub.detach(member)
+            with contextlib.suppress(LiveStateUnavailable):
+                await self._hub.leave(member)
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self._ws.close(code)
+            metrics.ws_closed.labels(str(int(code))).inc()
+
+    async def _enter(
+        self, last_seq: int | None, epoch: str | None
+    ) -> tuple[str, list[LoggedEvent], int]:
+        """Join the room; returns the welcome frame, the events to replay and the head seq."""
+        hub, log_ = self._hub, self._services.live.log
+        # Attach first: from here on every new event reaches the queue, so nothing falls
+        # between the replay read below and the live stream (overlap is dropped by seq).
+        await hub.attach(self._member)
+        await hub.announce_departures(self._session_id)
+        window = await log_.window(self._session_id)
+        plan = plan_resume(last_seq, window, epoch)
+        replay: list[LoggedEvent] = []
+        resumed = plan.resumed
+        if plan.replay_after is not None:
+            replay = [
+                e
+                for e in await log_.read(self._session_id, plan.replay_after)
+                if e.seq <= window.head
+            ]
+            expected = list(range(plan.replay_after + 1, window.head + 1))
+            if [e.seq for e in replay] != expected:
+                # Trimmed between the window and the read: treat as too old to resume.
+                resumed, replay = False, []
+        await hub.join(self._member)
+        members = await hub.members(self._session_id)
+        welcome = welcome_frame(
+            session_id=self._session_id,
+            user=self._user,
+            members=members,
+            topic=self._topic,
+            seq=window.head,
+            resumed=resumed,
+            epoch=window.epoch,
+        )
+        return welcome, replay, window.head
+
+    async def _serve(self, welcome: str, replay: list[LoggedEvent], head: int) -> CloseCode:
+        member = self._member
+        writer = asyncio.create_task(self._write(welcome, replay, head))
+        reader = asyncio.create_task(self._read())
+        closing = asyncio.create_task(member.closing.wait())
+        tasks = {writer, reader, closing}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if member.close_code is not None:
+            return member.close_code
+        for task in (writer, reader):
+            if not task.cancelled() and task.exception() is not None:
+                exc = task.exception()
+                if not isinstance(exc, WebSocketDisconnect | OSError):
+                    log.error("room socket failed", exc_info=exc)
+                    return CloseCode.INTERNAL_ERROR
+        return CloseCode.NORMAL
+
+    async def _write(self, welcome: str, replay: list[LoggedEvent], head: int) -> None:
+        member, send = self._member, self._send
+        await send(welcome)
+        for event in replay:
+            await send(event.data)
+        last = head
+        while True:
+            event = await member.queue.get()
+            if event.seq:
+                if event.seq <= last:
+                    continue
+                last = event.seq
+            await send(event.data)
+            if member.close_after_seq is not None and last >= member.close_after_seq:
+                member.close(CloseCode.SESSION_ENDED)
+                return
+
+    async def _send(self, frame: str) -> None:
+        try:
+            async with asyncio.timeout(self._settings.send_timeout_s):
+                await self._ws.send_text(frame)
+        except TimeoutError:
+            self._member.close(CloseCode.SLOW_CONSUMER)
+            raise
+
+    async def _read(self) -> None:
+        while True:
+            message = await self._ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self._refuse(FrameError(ErrorCode.INVALID_FRAME, "frames must be JSON text"))
+                continue
+            if not self._bucket.take():
+                self._rate_limited()
+                continue
+            frame = parse_client_frame(text, max_text_chars=self._settings.chat_max_chars)
+            if isinstance(frame, FrameError):
+                self._refuse(frame)
+                continue
+            try:
+                await self._apply(frame)
+            except LiveStateUnavailable:
+                self._refuse(FrameError(ErrorCode.UNAVAILABLE, "live state is unavailable; retry"))
+            # A burst of frames already buffered would otherwise be applied without a pause,
+            # filling other members' queues before their writers get a turn.
+            await asyncio.sleep(0)
+
+    async def _apply(self, frame: ClientFrame) -> None:
+        match frame:
+            case ChatFrame():
+                await self._hub.publish(
+                    self._session_id,
+                    ChatEvent(
+                        message_id=secrets.token_hex(8),
+                        user=self._user,
+                        text=frame.text,
+                        client_msg_id=frame.client_msg_id,
+                        ts=now_iso(),
+                    ),
+                )
+            case TypingFrame():
+                await self._hub.signal(self._session_id, typing_frame(self._user))
+            case PingFrame():
+                self._member.push_ephemeral(PONG_FRAME)
+            case AskFrame() | CancelFrame() | AnswerFrame():
+                self._refuse(
+                    FrameError(ErrorCode.UNAVAILABLE, "the tutor is not enabled on this server")
+                )
+
+    def _refuse(self, error: FrameError) -> None:
+        self._services.metrics.frame_errors.labels(error.code.value).inc()
+        self._member.push_ephemeral(error_frame(error.code, error.message))
+
+    def _rate_limited(self) -> None:
+        # One error a second is enough to tell a flooding client; more would be a flood of ours.
+        now = asyncio.get_running_loop().time()
+        self._services.metrics.frame_errors.labels(ErrorCode.RATE_LIMITED.value).inc()
+        if now - self._last_rate_error >= 1.0:
+            self._last_rate_error = now
+            self._member.push_ephemeral(
+                error_frame(ErrorCode.RATE_LIMITED, "too many frames; slow down")
+            )

@@ -1,0 +1,39 @@
+"""``GET /ws/sessions/{session_id}``: the room socket's handshake."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from protocol.errors import CloseCode
+from server.rooms.access import Refused, admit, origin_allowed
+from server.rooms.connection import RoomConnection
+from server.services import Services
+
+router = APIRouter()
+
+
+@router.websocket("/ws/sessions/{session_id}")
+async def room_socket(websocket: WebSocket, session_id: int) -> None:
+    services: Services = websocket.app.state.services
+    if not origin_allowed(websocket, services.settings):
+        # Closing before accepting refuses the handshake with HTTP 403.
+        await websocket.close(CloseCode.FORBIDDEN)
+        return
+    await websocket.accept()
+    params = websocket.query_params
+    last_seq: int | None = None
+    raw_last = params.get("last_seq")
+    if raw_last is not None:
+        if not raw_last.isdigit() or len(raw_last) > 18:
+            await websocket.close(CloseCode.POLICY_VIOLATION, "last_seq must be an integer >= 0")
+            return
+        last_seq = int(raw_last)
+    epoch = params.get("epoch") or None
+    try:
+        admission = await admit(services, session_id, params.get("token"))
+    except Refused as refused:
+        services.metrics.ws_closed.labels(str(int(refused.code))).inc()
+        await websocket.close(refused.code, refused.reason)
+        return
+    connection = RoomConnection(websocket, services, session_id, admission.user, admission.topic)
+    await connection.run(last_seq, epoch)

@@ -1,0 +1,278 @@
+"""The rooms of one process: fan-out of logged events to local members, in seq order.
+
+Each session with local members has one subscription to its log. Events reach the hub in seq
+order but possibly with holes (pub/sub is at-most-once), so a :class:`SeqGate` per room spots a
+hole and the missing events are read back from the log before anything newer is delivered.
+Delivery never awaits a socket: every member has a bounded queue (see :mod:`member`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.errors import CloseCode
+from protocol.events import (
+    TRANSIENT_EVENT_TYPES,
+    PresenceEvent,
+    RoomEvent,
+    UserRef,
+    encode_event,
+    now_iso,
+    peek_type,
+)
+from protocol.sequence import Offer, SeqGate
+from server.config import Settings
+from server.live.ports import LiveState, LiveStateUnavailable, LoggedEvent, Subscription
+from server.metrics import Metrics
+from server.rooms.member import EPHEMERAL_SEQ, Member
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Room:
+    session_id: str
+    members: set[Member] = field(default_factory=set)
+    subscription: Subscription | None = None
+    epoch: str = ""
+    gate: SeqGate | None = None
+    # Events that arrived before the gate existed, or while a hole is being filled.
+    held: list[LoggedEvent] = field(default_factory=list)
+    filling: bool = False
+
+
+class Hub:
+    def __init__(self, settings: Settings, live: LiveState, metrics: Metrics) -> None:
+        self._settings = settings
+        self._live = live
+        self._metrics = metrics
+        self._rooms: dict[str, _Room] = {}
+        self._where: dict[Member, _Room] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    # -- publishing -----------------------------------------------------------------------
+
+    async def publish(self, session_id: int | str, event: RoomEvent) -> LoggedEvent:
+        """Append ``event`` to the session's log; every member on every process receives it.
+
+        Raises :class:`LiveStateUnavailable` if it could not be appended.
+        """
+        persist = event.type not in TRANSIENT_EVENT_TYPES
+        logged = await self._live.log.append(str(session_id), encode_event(event), persist=persist)
+        self._metrics.events_appended.labels(event.type).inc()
+        return logged
+
+    async def signal(self, session_id: str, frame: str) -> None:
+        """Send an ephemeral frame (no seq, not logged) to the session's members everywhere."""
+        await self._live.log.signal(session_id, frame)
+
+    # -- membership -----------------------------------------------------------------------
+
+    async def attach(self, member: Member) -> None:
+        """Start delivering the session's live events to ``member``.
+
+        Every event appended after this returns reaches the member's queue (maybe together with
+        some older ones, which the connection drops by seq).
+        """
+        room = await self._open(member.session_id)
+        room.members.add(member)
+        self._where[member] = room
+        self._metrics.ws_connections.inc()
+
+    async def detach(self, member: Member) -> None:
+        room = self._where.pop(member, None)
+        if room is None:
+            return
+        self._remove(room, member)
+        if not room.members and self._rooms.get(room.session_id) is room:
+            await self._retire(room)
+
+    def _remove(self, room: _Room, member: Member) -> None:
+        if member in room.members:
+            room.members.discard(member)
+            self._metrics.ws_connections.dec()
+
+    async def _retire(self, room: _Room) -> None:
+        """Forget a room: later members of the session open a fresh one."""
+        if self._rooms.get(room.session_id) is room:
+            del self._rooms[room.session_id]
+            self._metrics.rooms.set(len(self._rooms))
+        if room.subscription is not None:
+            subscription, room.subscription = room.subscription, None
+            with contextlib.suppress(LiveStateUnavailable):
+                await subscription.close()
+
+    async def _open(self, session_id: str) -> _Room:
+        room = self._rooms.get(session_id)
+        if room is not None:
+            return room
+        lock = self._opening.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            room = self._rooms.get(session_id)
+            if room is not None:
+                return room
+            room = _Room(session_id)
+            room.subscription = await self._live.log.subscribe(
+                session_id, lambda event: self._receive(room, event)
+            )
+            try:
+                window = await self._live.log.window(session_id)
+            except BaseException:
+                await room.subscription.close()
+                raise
+            room.epoch = window.epoch
+            room.gate = SeqGate(window.head)
+            held, room.held = room.held, []
+            for event in held:
+                self._receive(room, event)
+            self._rooms[session_id] = room
+            self._metrics.rooms.set(len(self._rooms))
+        self._opening.pop(session_id, None)
+        return room
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def _receive(self, room: _Room, event: LoggedEvent) -> None:
+        if event.seq == EPHEMERAL_SEQ:
+            self._deliver_ephemeral(room, event)
+            return
+        if room.gate is None or room.filling:
+            room.held.append(event)
+            return
+        verdict = room.gate.offer(event.seq)
+        if verdict is Offer.DELIVER:
+            self._deliver(room, event)
+        elif verdict is Offer.GAP:
+            room.filling = True
+            room.held.append(event)
+            self._spawn(self._fill(room))
+
+    def _deliver(self, room: _Room, event: LoggedEvent) -> None:
+        ended = peek_type(event.data) == "session.ended"
+        for member in tuple(room.members):
+            if member.push(event):
+                if ended:
+                    member.close_after_seq = event.seq
+            else:
+                self._drop_slow(room, member)
+        self._metrics.deliveries.inc(len(room.members))
+
+    def _deliver_ephemeral(self, room: _Room, event: LoggedEvent) -> None:
+        # Only typing indicators travel this way; they are not echoed to their sender.
+        try:
+            sender = json.loads(event.data).get("user", {}).get("id")
+        except (ValueError, AttributeError):
+            sender = None
+        for member in tuple(room.members):
+            if member.user.id != sender and not member.push(event):
+                self._drop_slow(room, member)
+
+    def _drop_slow(self, room: _Room, member: Member) -> None:
+        # The member is already marked closing; stop queueing for it right away so the room
+        # does no more work on its behalf. Its connection handler detaches it properly.
+        self._remove(room, member)
+
+    async def _fill(self, room: _Room) -> None:
+        """Read the events a room missed from the log, then deliver what was held back."""
+        self._metrics.gap_fills.inc()
+        gate = room.gate
+        assert gate is not None
+        try:
+            missing = await self._live.log.read(room.session_id, gate.last)
+        except LiveStateUnavailable:
+            missing = []
+        for event in missing:
+            if event.seq == gate.last + 1:
+                gate.advance(event.seq)
+                self._deliver(room, event)
+        held, room.held = room.held, []
+        room.filling = False
+        for event in held:
+            if room.filling:
+                room.held.append(event)
+            elif gate.offer(event.seq) is Offer.DELIVER:
+                self._deliver(room, event)
+            elif event.seq > gate.last:
+                # The log no longer holds what this room missed (trimmed, or a new epoch):
+                # members must reconnect and resume or reload.
+                log.warning("room %s lost events after seq %d", room.session_id, gate.last)
+                self._restart_room(room)
+                return
+
+    def _restart_room(self, room: _Room) -> None:
+        """Close every member with 1012 so they reconnect, resume or reload, and start over."""
+        for member in tuple(room.members):
+            member.close(CloseCode.SERVICE_RESTART)
+            self._remove(room, member)
+        if self._rooms.get(room.session_id) is room:
+            del self._rooms[room.session_id]
+            self._metrics.rooms.set(len(self._rooms))
+        self._spawn(self._retire(room))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- presence -------------------------------------------------------------------------
+
+    async def announce_departures(self, session_id: str) -> None:
+        """Emit ``presence leave`` for connections whose heartbeat stopped (a dead process)."""
+        for user in await self._live.presence.reap(session_id):
+            await self.publish(session_id, PresenceEvent(event="leave", user=user, ts=now_iso()))
+
+    async def join(self, member: Member) -> None:
+        if await self._live.presence.join(member.session_id, member.conn_id, member.user):
+            await self.publish(
+                member.session_id, PresenceEvent(event="join", user=member.user, ts=now_iso())
+            )
+
+    async def leave(self, member: Member) -> None:
+        user = await self._live.presence.leave(member.session_id, member.conn_id)
+        if user is not None:
+            await self.publish(
+                member.session_id, PresenceEvent(event="leave", user=user, ts=now_iso())
+            )
+
+    async def members(self, session_id: str) -> list[UserRef]:
+        return await self._live.presence.members(session_id)
+
+    def start(self) -> None:
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop())
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.presence_heartbeat_s)
+            for session_id, room in tuple(self._rooms.items()):
+                try:
+                    await self._live.presence.heartbeat(
+                        session_id, [m.conn_id for m in room.members]
+                    )
+                    await self.announce_departures(session_id)
+                    window = await self._live.log.window(session_id)
+                except LiveStateUnavailable:
+                    continue
+                except Exception:
+                    log.exception("heartbeat of room %s failed", session_id)
+                    continue
+                if window.epoch != room.epoch:
+                    log.warning("room %s log was lost; members reconnect", session_id)
+                    self._restart_room(room)
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        for task in tuple(self._tasks):
+            task.cancel()
+        for room in tuple(self._rooms.values()):
+            self._restart_room(room)

@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from protocol.events import (
+    ChatEvent,
+    PresenceEvent,
+    UserRef,
+    encode_event,
+    encode_with_seq,
+    peek_seq,
+    peek_type,
+)
+
+ALICE = UserRef(id=1, name='Alice "A" ✓')
+
+
+def test_encode_puts_type_first_and_drops_absent_fields() -> None:
+    body = encode_event(ChatEvent(message_id="m", user=ALICE, text="hé", ts="t"))
+    assert body.startswith('{"type":"chat",')
+    assert "client_msg_id" not in json.loads(body)
+
+
+@pytest.mark.parametrize("seq", [1, 9, 10, 12345678901])
+def test_seq_splice_round_trips(seq: int) -> None:
+    body = encode_event(PresenceEvent(event="join", user=ALICE, ts="t"))
+    frame = encode_with_seq(seq, body)
+    decoded = json.loads(frame)
+    assert decoded["seq"] == seq
+    assert decoded["user"] == {"id": 1, "name": 'Alice "A" ✓'}
+    assert peek_seq(frame) == seq
+    assert peek_type(frame) == "presence"
+
+
+def test_splice_refuses_non_objects() -> None:
+    with pytest.raises(ValueError):
+        encode_with_seq(1, "[]")

@@ -1,0 +1,427 @@
+"""Every guarantee ``server/live/ports.py`` states, checked on the memory and the Redis engine.
+
+``peer`` is a second process sharing the backend (Redis); with the memory engine it is the
+same process, so cross-process tests still run, on one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from protocol.events import UserRef, encode_with_seq
+from server.live.ports import LoggedEvent, OutboxItem
+
+Harness = Any  # tests/server/live/conftest.py, reached through the ``engine`` fixture
+Collector = Any
+
+
+def new_session() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def chat(n: int) -> str:
+    """An encoded event body without seq, as protocol.events.encode_event makes them."""
+    return f'{{"type":"chat","ts":"2024-01-01T00:00:00.000Z","n":{n},"text":"héllo ✓ {n}"}}'
+
+
+def user(uid: int) -> UserRef:
+    return UserRef(id=uid, name=f"user {uid}")
+
+
+def contents(items: list[OutboxItem]) -> list[tuple[str, int, str]]:
+    return [(item.session_id, item.seq, item.data) for item in items]
+
+
+# -- order --------------------------------------------------------------------------------
+
+
+async def test_numbers_continue_after_the_seed_without_gaps_under_concurrency(
+    engine: Harness,
+) -> None:
+    state = await engine.open()
+    peer = await engine.peer(state)
+    session = new_session()
+    engine.seeds[session] = 41
+    bodies = [chat(n) for n in range(200)]
+    logs = [state.log, peer.log]
+
+    events = await asyncio.gather(
+        *(logs[n % 2].append(session, body, persist=False) for n, body in enumerate(bodies))
+    )
+
+    assert sorted(event.seq for event in events) == list(range(42, 242))
+    for body, event in zip(bodies, events, strict=True):
+        assert event.data == encode_with_seq(event.seq, body)
+    held = await state.log.read(session, 41)
+    assert held == sorted(events, key=lambda event: event.seq)
+    assert await peer.log.read(session, 41) == held
+
+
+async def test_read_returns_held_events_after_seq_in_order_up_to_limit(engine: Harness) -> None:
+    state = await engine.open()
+    session = new_session()
+    events = [await state.log.append(session, chat(n), persist=False) for n in range(10)]
+
+    assert await state.log.read(session, 0) == events
+    assert await state.log.read(session, 5) == events[5:]
+    assert await state.log.read(session, 5, limit=2) == events[5:7]
+    assert await state.log.read(session, 3, limit=0) == []
+    assert await state.log.read(session, 10) == []
+    assert await state.log.read(new_session(), 0) == []
+
+
+async def test_append_rejects_a_body_that_is_not_an_encoded_object(engine: Harness) -> None:
+    state = await engine.open()
+    with pytest.raises(ValueError):
+        await state.log.append(new_session(), "[1, 2]", persist=False)
+
+
+# -- retention ----------------------------------------------------------------------------
+
+
+async def test_retention_keeps_the_newest_events_and_window_says_which(engine: Harness) -> None:
+    state = await engine.open(retention=10)
+    session = new_session()
+    for n in range(25):
+        await state.log.append(session, chat(n), persist=False)
+
+    window = await state.log.window(session)
+    held = await state.log.read(session, 0)
+
+    assert window.head == 25
+    assert window.first_seq <= 25 - 10 + 1
+    assert [event.seq for event in held] == list(range(window.first_seq, 26))
+
+
+# -- epochs -------------------------------------------------------------------------------
+
+
+async def test_window_of_a_new_session_is_an_empty_log_at_the_seed(engine: Harness) -> None:
+    state = await engine.open()
+    session = new_session()
+    engine.seeds[session] = 7
+
+    window = await state.log.window(session)
+
+    assert (window.first_seq, window.head) == (8, 7)
+    assert window.epoch
+    assert await state.log.window(session) == window
+    event = await state.log.append(session, chat(1), persist=False)
+    assert event.seq == 8
+    assert await state.log.window(session) == type(window)(window.epoch, 8, 8)
+
+
+async def test_processes_creating_a_log_together_agree_on_one_epoch(engine: Harness) -> None:
+    state = await engine.open()
+    peer = await engine.peer(state)
+    session = new_session()
+    engine.seeds[session] = 3
+
+    windows = await asyncio.gather(
+        state.log.window(session),
+        peer.log.window(session),
+        state.log.window(session),
+        peer.log.window(session),
+    )
+    events = await asyncio.gather(
+        state.log.append(session, chat(1), persist=False),
+        peer.log.append(session, chat(2), persist=False),
+    )
+
+    assert len({window.epoch for window in windows}) == 1
+    assert sorted(event.seq for event in events) == [4, 5]
+    assert (await peer.log.window(session)).epoch == windows[0].epoch
+
+
+async def test_a_lost_log_returns_with_a_new_epoch_seeded_from_the_transcript(
+    engine: Harness,
+) -> None:
+    state = await engine.open()
+    appended, looked_at = new_session(), new_session()
+    before = {}
+    for session in (appended, looked_at):
+        for n in range(5):
+            await state.log.append(session, chat(n), persist=False)
+        before[session] = await state.log.window(session)
+        engine.seeds[session] = 3  # the transcript stored events 1..3 before the loss
+        state = await engine.lose_log(state, session)
+
+    # Either call recreates the log.
+    event = await state.log.append(appended, chat(9), persist=False)
+    window = await state.log.window(appended)
+    assert event.seq == 4
+    assert window.epoch != before[appended].epoch
+    assert (window.first_seq, window.head) == (4, 4)
+
+    window = await state.log.window(looked_at)
+    assert window.epoch != before[looked_at].epoch
+    assert (window.first_seq, window.head) == (4, 3)
+    assert await state.log.read(looked_at, 0) == []
+    assert (await state.log.append(looked_at, chat(9), persist=False)).seq == 4
+
+
+# -- fan-out ------------------------------------------------------------------------------
+
+
+async def test_subscribers_everywhere_see_events_in_seq_order(
+    engine: Harness, collector: type[Collector]
+) -> None:
+    state = await engine.open()
+    peer = await engine.peer(state)
+    session = new_session()
+    here, there = collector(), collector()
+    await state.log.subscribe(session, here)
+    await peer.log.subscribe(session, there)
+    logs = [state.log, peer.log]
+
+    await asyncio.gather(*(logs[n % 2].append(session, chat(n), persist=False) for n in range(50)))
+    await here.wait_for(50)
+    await there.wait_for(50)
+
+    held = await state.log.read(session, 0)
+    assert here.events == held
+    assert there.events == held
+
+
+async def test_an_append_after_subscribe_returns_is_delivered(
+    engine: Harness, collector: type[Collector]
+) -> None:
+    state = await engine.open()
+    peer = await engine.peer(state)
+    for n in range(20):
+        session = new_session()
+        seen = collector()
+        subscription = await peer.log.subscribe(session, seen)
+        event = await state.log.append(session, chat(n), persist=False)
+        await seen.wait_for(1)
+        assert seen.events == [event]
+        await subscription.close()
+
+
+async def test_a_closed_subscription_gets_nothing_more(
+    engine: Harness, collector: type[Collector]
+) -> None:
+    state = await engine.open()
+    session, other = new_session(), new_session()
+    first, second, marker = collector(), collector(), collector()
+    subscription = await state.log.subscribe(session, first)
+    remaining = await state.log.subscribe(session, second)
+    await state.log.subscribe(other, marker)
+
+    await subscription.close()
+    await state.log.append(session, chat(1), persist=False)
+    await second.wait_for(1)
+    assert first.events == []
+
+    await remaining.close()
+    await state.log.append(session, chat(2), persist=False)
+    # The marker's event is published after, on the same connection: once it is here, the
+    # closed subscriptions would have had theirs.
+    await state.log.append(other, chat(3), persist=False)
+    await marker.wait_for(1)
+    assert first.seqs == []
+    assert second.seqs == [1]
+
+    again = collector()
+    await state.log.subscribe(session, again)
+    event = await state.log.append(session, chat(4), persist=False)
+    await again.wait_for(1)
+    assert again.events == [event]
+
+
+async def test_signals_reach_subscribers_unnumbered_and_are_not_logged(
+    engine: Harness, collector: type[Collector]
+) -> None:
+    state = await engine.open()
+    peer = await engine.peer(state)
+    session = new_session()
+    here, there = collector(), collector()
+    await state.log.subscribe(session, here)
+    await peer.log.subscribe(session, there)
+    before = await state.log.window(session)
+    frame = '{"type":"typing","user":{"id":1,"name":"ada"}}'
+
+    await state.log.signal(session, frame)
+    event = await state.log.append(session, chat(1), persist=False)
+    await here.wait_for(2)
+    await there.wait_for(2)
+
+    assert here.events == [LoggedEvent(0, frame), event]
+    assert there.events == [LoggedEvent(0, frame), event]
+    assert await state.log.read(session, 0) == [event]
+    assert (await state.log.window(session)).head == before.head + 1
+
+
+async def test_ping_answers(engine: Harness) -> None:
+    state = await engine.open()
+    await state.log.ping()
+
+
+# -- outbox -------------------------------------------------------------------------------
+
+
+async def test_outbox_hands_out_persisted_events_only(engine: Harness) -> None:
+    state = await engine.open()
+    session = new_session()
+    kept = await state.log.append(session, chat(1), persist=True)
+    await state.log.append(session, chat(2), persist=False)
+    also_kept = await state.log.append(session, chat(3), persist=True)
+
+    items = await state.outbox.take(10, 1.0)
+
+    assert contents(items) == [
+        (session, kept.seq, kept.data),
+        (session, also_kept.seq, also_kept.data),
+    ]
+    assert await state.outbox.take(10, 0.05) == []
+
+
+async def test_take_returns_as_soon_as_an_event_arrives(engine: Harness) -> None:
+    state = await engine.open()
+    session = new_session()
+    taking = asyncio.create_task(state.outbox.take(10, 10.0))
+    await asyncio.sleep(0.05)
+
+    event = await state.log.append(session, chat(1), persist=True)
+
+    items = await asyncio.wait_for(taking, 1.5)
+    assert contents(items) == [(session, event.seq, event.data)]
+
+
+async def test_taken_items_are_not_handed_out_again_until_released(engine: Harness) -> None:
+    state = await engine.open()
+    session = new_session()
+    for n in range(5):
+        await state.log.append(session, chat(n), persist=True)
+
+    first = await state.outbox.take(2, 1.0)
+    rest = await state.outbox.take(10, 1.0)
+    assert [item.seq for item in first + rest] == [1, 2, 3, 4, 5]
+    assert await state.outbox.take(10, 0.05) == []
+
+    await state.outbox.release(first)
+    again = await state.outbox.take(10, 1.0)
+    assert contents(again) == contents(first)
+
+
+async def test_acknowledged_items_never_come_back(engine: Harness) -> None:
+    state = await engine.open(claim_idle_s=0.2)
+    peer = await engine.peer(state)
+    session = new_session()
+    for n in range(3):
+        await state.log.append(session, chat(n), persist=True)
+
+    items = await state.outbox.take(10, 1.0)
+    assert len(items) == 3
+    await state.outbox.ack(items)
+    await asyncio.sleep(0.3)  # past claim_idle_s: nothing is left to claim either
+
+    assert await state.outbox.take(10, 0.05) == []
+    assert await peer.outbox.take(10, 0.05) == []
+
+
+async def test_items_taken_by_a_dead_process_go_to_another(engine: Harness) -> None:
+    if not engine.shared:
+        pytest.skip("one process: its outbox dies with it")
+    doomed = await engine.open(consumer="doomed", claim_idle_s=0.2)
+    survivor = await engine.open(consumer="survivor", claim_idle_s=0.2)
+    session = new_session()
+    for n in range(3):
+        await doomed.log.append(session, chat(n), persist=True)
+    taken = await doomed.outbox.take(10, 1.0)
+    assert len(taken) == 3
+    await engine.kill(doomed)
+
+    await asyncio.sleep(0.3)  # past claim_idle_s
+    claimed = await survivor.outbox.take(10, 1.0)
+
+    assert contents(claimed) == contents(taken)
+    await survivor.outbox.ack(claimed)
+    late = await engine.open(consumer="late", claim_idle_s=0.2)
+    await asyncio.sleep(0.3)
+    assert await late.outbox.take(10, 0.05) == []
+
+
+# -- presence -----------------------------------------------------------------------------
+
+
+async def test_a_user_with_two_connections_is_one_member(engine: Harness) -> None:
+    state = await engine.open()
+    session = new_session()
+    ada = user(1)
+
+    assert await state.presence.join(session, "c1", ada) is True
+    assert await state.presence.join(session, "c2", ada) is False
+    assert await state.presence.members(session) == [ada]
+    assert await state.presence.leave(session, "c1") is None
+    assert await state.presence.members(session) == [ada]
+    assert await state.presence.leave(session, "c2") == ada
+    assert await state.presence.members(session) == []
+    assert await state.presence.leave(session, "c2") is None
+
+
+async def test_exactly_one_caller_learns_of_each_join_and_leave(engine: Harness) -> None:
+    state = await engine.open()
+    peer = await engine.peer(state)
+    session = new_session()
+    ada = user(1)
+
+    joined = await asyncio.gather(
+        state.presence.join(session, "c1", ada), peer.presence.join(session, "c2", ada)
+    )
+    left = await asyncio.gather(
+        state.presence.leave(session, "c1"), peer.presence.leave(session, "c2")
+    )
+    assert sorted(joined) == [False, True]
+    assert sorted(left, key=lambda u: u is None) == [ada, None]
+
+    await state.presence.join(session, "c3", ada)
+    left = await asyncio.gather(
+        state.presence.leave(session, "c3"), peer.presence.leave(session, "c3")
+    )
+    assert sorted(left, key=lambda u: u is None) == [ada, None]
+
+
+async def test_members_are_ordered_by_id(engine: Harness) -> None:
+    state = await engine.open()
+    session = new_session()
+    for uid in (30, 5, 12):
+        await state.presence.join(session, f"c{uid}", user(uid))
+
+    assert await state.presence.members(session) == [user(5), user(12), user(30)]
+
+
+async def test_expired_users_are_reaped_exactly_once_across_processes(engine: Harness) -> None:
+    state = await engine.open(presence_ttl_s=0.3)
+    peer = await engine.peer(state)
+    session = new_session()
+    await state.presence.join(session, "a", user(1))
+    await state.presence.join(session, "b1", user(2))
+    await peer.presence.join(session, "b2", user(2))
+    await peer.presence.join(session, "c", user(3))
+    assert await state.presence.reap(session) == []
+
+    await asyncio.sleep(0.4)  # past the TTL, with no heartbeat
+    reaped = await asyncio.gather(*(s.presence.reap(session) for s in (state, peer) * 2))
+
+    assert sorted(u.id for users in reaped for u in users) == [1, 2, 3]
+    assert await state.presence.reap(session) == []
+    assert await peer.presence.members(session) == []
+
+
+async def test_heartbeat_keeps_connections_past_the_ttl(engine: Harness) -> None:
+    state = await engine.open(presence_ttl_s=0.3)
+    session = new_session()
+    await state.presence.join(session, "kept", user(1))
+    await state.presence.join(session, "dropped", user(2))
+
+    for _ in range(3):  # 0.45 s in all, each beat within the TTL of the one before
+        await asyncio.sleep(0.15)
+        await state.presence.heartbeat(session, ["kept"])
+
+    assert await state.presence.reap(session) == [user(2)]
+    assert await state.presence.members(session) == [user(1)]
