@@ -104,7 +104,7 @@ def peek_type(frame: str) -> str:
 
 def welcome_frame(
     *,
-    session_id: str,
+    session_id: int,
     user: UserRef,
     members: list[UserRef],
     topic: dict[str, Any] | None,

@@ -176,7 +176,7 @@ _HAND_EPHEMERAL: dict[str, tuple[str, JSON]] = {
         _obj(
             ["type", "session_id", "user", "members", "topic", "seq", "resumed", "epoch"],
             type=_const("welcome"),
-            session_id=_STRING,
+            session_id={"type": "integer"},
             user=_ref("UserRef"),
             members={"type": "array", "items": _ref("UserRef")},
             topic={"anyOf": [_ref("Topic"), {"type": "null"}]},

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.env == "production" and not self.secret_key:
             raise ValueError("STUDYROOM_SECRET_KEY is required when STUDYROOM_ENV=production")
+        if self.secret_key is not None and len(self.secret_key.encode()) < 32:
+            # HS256 keys shorter than the hash are brute-forceable; RFC 7518 requires 256 bits.
+            raise ValueError("STUDYROOM_SECRET_KEY must be at least 32 bytes")
         if self.presence_heartbeat_s >= self.presence_ttl_s:
             raise ValueError("presence_heartbeat_s must be shorter than presence_ttl_s")
         return self

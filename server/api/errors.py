@@ -8,44 +8,17 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
+from server.db.errors import ASYNCPG_CONNECTION_ERRORS, is_database_unavailable
 from server.live.ports import LiveStateUnavailable
 
 log = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = "database unavailable"
 LIVE_STATE_UNAVAILABLE = "live state unavailable"
-
-# asyncpg's failures that mean "no usable connection" rather than "bad statement". SQLAlchemy
-# normally wraps them; these are matched both bare and as the cause of a wrapped error.
-_ASYNCPG_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database cannot be reached, as opposed to a bad query."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
-            return True
-        cause = exc.orig.__cause__ if exc.orig is not None else None
-        return isinstance(cause, (OSError, *_ASYNCPG_CONNECTION_ERRORS))
-    # Pool exhaustion: every connection is busy for longer than the pool timeout.
-    if isinstance(exc, sa_exc.TimeoutError):
-        return True
-    # OSError covers refused/reset connections and TimeoutError (asyncio's too).
-    return isinstance(exc, (OSError, *_ASYNCPG_CONNECTION_ERRORS))
 
 
 def _unavailable(detail: str) -> JSONResponse:
@@ -70,5 +43,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(OSError, _database_error)
-    for kind in _ASYNCPG_CONNECTION_ERRORS:
+    for kind in ASYNCPG_CONNECTION_ERRORS:
         app.add_exception_handler(kind, _database_error)

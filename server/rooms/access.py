@@ -15,8 +15,8 @@ from protocol.errors import CloseCode
 from protocol.events import UserRef
 from server.auth.tokens import InvalidToken, decode_participant_token
 from server.config import Settings
+from server.db.errors import is_database_unavailable
 from server.db.models import Membership, StudySession, Topic
-from server.rooms.transcript import TRANSIENT_DB_ERRORS
 from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,11 @@ async def admit(services: Services, session_id: int, token: str | None) -> Admis
     user = UserRef(id=claims.user_id, name=claims.name)
     try:
         return await _check_membership(services, session_id, user)
-    except TRANSIENT_DB_ERRORS as exc:
+    except Refused:
+        raise
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
         # The token was issued to a member minutes ago; during a database outage it is the
         # best evidence there is, and refusing would take live rooms down with the database.
         log.warning("membership check skipped, database unavailable: %s", type(exc).__name__)

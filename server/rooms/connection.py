@@ -110,7 +110,7 @@ class RoomConnection:
         await hub.join(self._member)
         members = await hub.members(self._session_id)
         welcome = welcome_frame(
-            session_id=self._session_id,
+            session_id=int(self._session_id),
             user=self._user,
             members=members,
             topic=self._topic,

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.config import Settings
+from server.db.errors import is_database_unavailable
 from server.db.models import TranscriptEvent
 from server.live.ports import LiveStateUnavailable, OutboxItem, TranscriptOutbox
 from server.metrics import Metrics
@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 # event, so numbers a client saw in the lost epoch but that never reached the database are not
 # mistaken for positions in the new one. Clients that send ``epoch`` are exact regardless.
 EPOCH_GAP = 1000
-
-# Errors that mean "the database is not answering right now", as opposed to a bad row.
-TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError, OSError, ConnectionError, TimeoutError)
 
 
 class TranscriptStore:
@@ -54,8 +51,10 @@ class TranscriptStore:
                         TranscriptEvent.session_id == int(session_id)
                     )
                 )
-        except TRANSIENT_DB_ERRORS as exc:
-            raise LiveStateUnavailable("database unavailable to seed the room log") from exc
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                raise LiveStateUnavailable("database unavailable to seed the room log") from exc
+            raise
         return 0 if top is None else int(top) + EPOCH_GAP
 
     async def write(self, items: list[OutboxItem]) -> None:
@@ -101,6 +100,7 @@ class TranscriptWriter:
         self._metrics = metrics
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._writing = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -121,18 +121,25 @@ class TranscriptWriter:
         if not items:
             return 0
         self._metrics.transcript_pending.set(len(items))
+        self._writing = True
+        try:
+            return await self._store_batch(items)
+        finally:
+            self._writing = False
+
+    async def _store_batch(self, items: list[OutboxItem]) -> int:
         try:
             await self._store.write(items)
         except asyncio.CancelledError:
             await self._outbox.release(items)
             raise
-        except TRANSIENT_DB_ERRORS as exc:
-            self._metrics.transcript_failures.inc()
-            log.warning("transcript write failed (%s); will retry", type(exc).__name__)
-            await self._outbox.release(items)
-            await asyncio.sleep(self._settings.transcript_retry_s)
-            return len(items)
-        except (IntegrityError, DBAPIError):
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                self._metrics.transcript_failures.inc()
+                log.warning("transcript write failed (%s); will retry", type(exc).__name__)
+                await self._outbox.release(items)
+                await asyncio.sleep(self._settings.transcript_retry_s)
+                return len(items)
             # A row the database refuses (its session was deleted) must not block the rest.
             await self._write_one_by_one(items)
             return len(items)
@@ -144,10 +151,10 @@ class TranscriptWriter:
         for item in items:
             try:
                 await self._store.write([item])
-            except TRANSIENT_DB_ERRORS:
-                await self._outbox.release([item])
-                continue
-            except (IntegrityError, DBAPIError) as exc:
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    await self._outbox.release([item])
+                    continue
                 log.error(
                     "dropping event %s/%d from the transcript: %s", item.session_id, item.seq, exc
                 )
@@ -157,7 +164,10 @@ class TranscriptWriter:
         """Stop, after storing what is waiting (for at most ``drain_s``)."""
         self._stopping = True
         if self._task is not None:
-            # Let the current batch finish rather than cutting a write in half.
+            if not self._writing:
+                # Waiting for work: nothing is lost by not waiting any longer.
+                self._task.cancel()
+            # A batch being written is allowed to finish rather than be cut in half.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, 3.0)
         loop = asyncio.get_running_loop()

@@ -55,7 +55,7 @@ async def test_welcome_describes_room(kit: Any) -> None:
     alice, bob = await kit.person("alice"), await kit.person("bob")
     session = await kit.session(alice, bob)
     a = await kit.connect(alice, session)
-    assert a.welcome["session_id"] == str(session["id"])
+    assert a.welcome["session_id"] == session["id"]
     assert a.welcome["user"] == {"id": alice.id, "name": "alice"}
     assert a.welcome["resumed"] is False
     assert a.welcome["topic"]["title"] == "Photosynthesis"

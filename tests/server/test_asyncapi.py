@@ -275,7 +275,7 @@ def test_ephemeral_frames_the_server_builds_match_their_schemas() -> None:
     topic = {"id": 3, "title": "FP", "description": None, "owner_id": 1, "created_at": TS}
     frames = {
         "welcome": welcome_frame(
-            session_id="7",
+            session_id=7,
             user=ALICE,
             members=[ALICE],
             topic=topic,
@@ -290,7 +290,7 @@ def test_ephemeral_frames_the_server_builds_match_their_schemas() -> None:
     for kind, frame in frames.items():
         assert errors(receive_schema(kind, room_event=False), json.loads(frame)) == [], kind
     no_topic = welcome_frame(
-        session_id="7", user=ALICE, members=[], topic=None, seq=0, resumed=False, epoch="e1"
+        session_id=7, user=ALICE, members=[], topic=None, seq=0, resumed=False, epoch="e1"
     )
     assert errors(receive_schema("welcome", room_event=False), json.loads(no_topic)) == []
     bad_code = {"type": "error", "code": "nope", "message": "x"}
