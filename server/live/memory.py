@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections import deque
@@ -20,6 +21,8 @@ from server.live.ports import (
     Subscription,
 )
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class _Log:
@@ -30,6 +33,14 @@ class _Log:
 
     def first_seq(self) -> int:
         return self.events[0].seq if self.events else self.head + 1
+
+    def notify(self, session_id: str, event: LoggedEvent) -> None:
+        # A listener's bug is its own: the event is stored and the others still get it.
+        for listener in tuple(self.listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("a listener of session %s failed", session_id)
 
 
 class _MemorySubscription:
@@ -72,16 +83,13 @@ class MemoryRoomLog:
         log.events.append(event)
         if persist:
             self._outbox.put(session_id, event)
-        for listener in tuple(log.listeners):
-            listener(event)
+        log.notify(session_id, event)
         return event
 
     async def signal(self, session_id: str, frame: str) -> None:
         log = self._logs.get(session_id)
         if log is not None:
-            event = LoggedEvent(0, frame)
-            for listener in tuple(log.listeners):
-                listener(event)
+            log.notify(session_id, LoggedEvent(0, frame))
 
     async def window(self, session_id: str) -> LogWindow:
         log = await self._log(session_id)
@@ -157,7 +165,8 @@ class MemoryPresence:
         return gone
 
     async def members(self, session_id: str) -> list[UserRef]:
-        await self.reap(session_id)
+        # Expired connections still count: only ``reap`` may drop them, as its caller
+        # announces who left.
         users = {conn.user.id: conn.user for conn in self._rooms.get(session_id, {}).values()}
         return [users[uid] for uid in sorted(users)]
 

@@ -1,6 +1,6 @@
 """The ports behind live room state; ``memory://`` and ``redis://`` engines implement them.
 
-Guarantees every engine gives (``tests/server/live/test_conformance.py`` checks each one):
+Guarantees every engine gives (``tests/server/live/test_conformance_*.py`` check each one):
 
 * **Order.** ``RoomLog.append`` assigns ``seq`` atomically with storing the event: one session's
   numbers are gap-free and identical for every reader on every process, within one epoch.
@@ -77,7 +77,8 @@ class RoomLog(Protocol):
     async def subscribe(self, session_id: str, listener: Listener) -> Subscription:
         """Call ``listener`` with this session's new events, in seq order, from any process.
 
-        The listener runs on the event loop and must not block.
+        The listener runs on the event loop and must not block. One that raises is logged and
+        changes nothing else: the append stands and the other listeners still get the event.
         """
         ...
 
@@ -93,7 +94,8 @@ class Presence(Protocol):
 
     A user with several connections is one member: ``join`` reports only the first connection
     and ``leave``/``reap`` only the last. Exactly one caller learns of each such change, so
-    exactly one ``presence`` event is emitted for it.
+    exactly one ``presence`` event is emitted for it. Only ``leave`` and ``reap`` remove
+    connections; a connection past its TTL stays until someone reaps it.
     """
 
     async def join(self, session_id: str, conn_id: str, user: UserRef) -> bool:
@@ -113,7 +115,11 @@ class Presence(Protocol):
         ...
 
     async def members(self, session_id: str) -> list[UserRef]:
-        """Users with at least one live connection, ordered by id."""
+        """Users with at least one connection that has not been reaped, ordered by id.
+
+        Removes nothing, not even expired connections: a caller that wants them gone calls
+        ``reap`` first, and announces who left.
+        """
         ...
 
 
@@ -127,7 +133,10 @@ class OutboxItem:
 
 class TranscriptOutbox(Protocol):
     async def take(self, max_items: int, wait_s: float) -> list[OutboxItem]:
-        """Up to ``max_items`` unacknowledged events, waiting up to ``wait_s`` for the first."""
+        """Up to ``max_items`` unacknowledged events, waiting up to ``wait_s`` for the first.
+
+        Released events come first and without waiting; a ``release`` during the wait ends it.
+        """
         ...
 
     async def ack(self, items: list[OutboxItem]) -> None:

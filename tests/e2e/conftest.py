@@ -142,6 +142,7 @@ class RoomKit:
         return f"{self.ws_base}/ws/sessions/{session_id}?{query}"
 
     async def raw(self, url: str, **kwargs: Any) -> ClientConnection:
+        kwargs.setdefault("close_timeout", 2)
         ws = await connect(url, open_timeout=10, max_size=None, **kwargs)
         self._sockets.append(ws)
         return ws
@@ -185,7 +186,7 @@ class RoomKit:
     async def aclose(self) -> None:
         for ws in self._sockets:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 2)
+                await ws.close()
         await self.http.aclose()
 
 

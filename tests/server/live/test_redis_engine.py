@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,7 +14,7 @@ from redis.crc import key_slot
 
 from protocol.events import UserRef
 from server.live.keys import LiveKeys
-from server.live.ports import LiveStateUnavailable, LoggedEvent, OutboxItem
+from server.live.ports import LiveStateUnavailable, OutboxItem
 from server.live.redis_engine import redis_live_state
 
 Harness = Any  # tests/server/live/conftest.py, reached through the ``redis_engine`` fixture
@@ -120,27 +119,6 @@ async def test_the_outbox_survives_losing_its_stream(redis_engine: Harness) -> N
 
     items = await state.outbox.take(10, 1.0)
     assert [(item.seq, item.data) for item in items] == [(event.seq, event.data)]
-
-
-async def test_a_failing_listener_is_logged_and_others_still_receive(
-    redis_engine: Harness, collector: type[Collector], caplog: pytest.LogCaptureFixture
-) -> None:
-    state = await redis_engine.open()
-    session = new_session()
-    seen = collector()
-
-    def broken(event: LoggedEvent) -> None:
-        raise RuntimeError("listener bug")
-
-    await state.log.subscribe(session, broken)
-    await state.log.subscribe(session, seen)
-    with caplog.at_level(logging.ERROR, logger="server.live.redis_engine"):
-        await state.log.append(session, chat(1), persist=False)
-        await state.log.append(session, chat(2), persist=False)
-        await seen.wait_for(2)
-
-    assert seen.seqs == [1, 2]
-    assert sum("listener" in record.getMessage() for record in caplog.records) == 2
 
 
 async def test_subscribers_catch_up_after_the_pubsub_connection_drops(

@@ -1,4 +1,4 @@
-"""Every guarantee ``server/live/ports.py`` states, checked on the memory and the Redis engine.
+"""The room log's guarantees (``server/live/ports.py``), checked on the memory and the Redis engine.
 
 ``peer`` is a second process sharing the backend (Redis); with the memory engine it is the
 same process, so cross-process tests still run, on one process.
@@ -7,12 +7,13 @@ same process, so cross-process tests still run, on one process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
 import pytest
 
-from protocol.events import UserRef, encode_with_seq
+from protocol.events import encode_with_seq
 from server.live.ports import LoggedEvent, OutboxItem
 
 Harness = Any  # tests/server/live/conftest.py, reached through the ``engine`` fixture
@@ -26,10 +27,6 @@ def new_session() -> str:
 def chat(n: int) -> str:
     """An encoded event body without seq, as protocol.events.encode_event makes them."""
     return f'{{"type":"chat","ts":"2024-01-01T00:00:00.000Z","n":{n},"text":"héllo ✓ {n}"}}'
-
-
-def user(uid: int) -> UserRef:
-    return UserRef(id=uid, name=f"user {uid}")
 
 
 def contents(items: list[OutboxItem]) -> list[tuple[str, int, str]]:
@@ -256,172 +253,36 @@ async def test_signals_reach_subscribers_unnumbered_and_are_not_logged(
     assert (await state.log.window(session)).head == before.head + 1
 
 
+async def test_a_raising_listener_is_logged_and_changes_nothing_else(
+    engine: Harness, collector: type[Collector], caplog: pytest.LogCaptureFixture
+) -> None:
+    state = await engine.open()
+    session = new_session()
+    seen = collector()
+    frame = '{"type":"typing","user":{"id":1,"name":"ada"}}'
+
+    def broken(event: LoggedEvent) -> None:
+        raise RuntimeError("listener bug")
+
+    # Subscribed first, so it is called before the healthy listener.
+    await state.log.subscribe(session, broken)
+    await state.log.subscribe(session, seen)
+    with caplog.at_level(logging.ERROR):
+        event = await state.log.append(session, chat(1), persist=True)
+        await state.log.signal(session, frame)
+        await seen.wait_for(2)
+
+    assert seen.events == [event, LoggedEvent(0, frame)]
+    assert await state.log.read(session, 0) == [event]
+    assert contents(await state.outbox.take(10, 1.0)) == [(session, event.seq, event.data)]
+    failures = [
+        record
+        for record in caplog.records
+        if record.exc_info and isinstance(record.exc_info[1], RuntimeError)
+    ]
+    assert len(failures) == 2
+
+
 async def test_ping_answers(engine: Harness) -> None:
     state = await engine.open()
     await state.log.ping()
-
-
-# -- outbox -------------------------------------------------------------------------------
-
-
-async def test_outbox_hands_out_persisted_events_only(engine: Harness) -> None:
-    state = await engine.open()
-    session = new_session()
-    kept = await state.log.append(session, chat(1), persist=True)
-    await state.log.append(session, chat(2), persist=False)
-    also_kept = await state.log.append(session, chat(3), persist=True)
-
-    items = await state.outbox.take(10, 1.0)
-
-    assert contents(items) == [
-        (session, kept.seq, kept.data),
-        (session, also_kept.seq, also_kept.data),
-    ]
-    assert await state.outbox.take(10, 0.05) == []
-
-
-async def test_take_returns_as_soon_as_an_event_arrives(engine: Harness) -> None:
-    state = await engine.open()
-    session = new_session()
-    taking = asyncio.create_task(state.outbox.take(10, 10.0))
-    await asyncio.sleep(0.05)
-
-    event = await state.log.append(session, chat(1), persist=True)
-
-    items = await asyncio.wait_for(taking, 1.5)
-    assert contents(items) == [(session, event.seq, event.data)]
-
-
-async def test_taken_items_are_not_handed_out_again_until_released(engine: Harness) -> None:
-    state = await engine.open()
-    session = new_session()
-    for n in range(5):
-        await state.log.append(session, chat(n), persist=True)
-
-    first = await state.outbox.take(2, 1.0)
-    rest = await state.outbox.take(10, 1.0)
-    assert [item.seq for item in first + rest] == [1, 2, 3, 4, 5]
-    assert await state.outbox.take(10, 0.05) == []
-
-    await state.outbox.release(first)
-    again = await state.outbox.take(10, 1.0)
-    assert contents(again) == contents(first)
-
-
-async def test_acknowledged_items_never_come_back(engine: Harness) -> None:
-    state = await engine.open(claim_idle_s=0.2)
-    peer = await engine.peer(state)
-    session = new_session()
-    for n in range(3):
-        await state.log.append(session, chat(n), persist=True)
-
-    items = await state.outbox.take(10, 1.0)
-    assert len(items) == 3
-    await state.outbox.ack(items)
-    await asyncio.sleep(0.3)  # past claim_idle_s: nothing is left to claim either
-
-    assert await state.outbox.take(10, 0.05) == []
-    assert await peer.outbox.take(10, 0.05) == []
-
-
-async def test_items_taken_by_a_dead_process_go_to_another(engine: Harness) -> None:
-    if not engine.shared:
-        pytest.skip("one process: its outbox dies with it")
-    doomed = await engine.open(consumer="doomed", claim_idle_s=0.2)
-    survivor = await engine.open(consumer="survivor", claim_idle_s=0.2)
-    session = new_session()
-    for n in range(3):
-        await doomed.log.append(session, chat(n), persist=True)
-    taken = await doomed.outbox.take(10, 1.0)
-    assert len(taken) == 3
-    await engine.kill(doomed)
-
-    await asyncio.sleep(0.3)  # past claim_idle_s
-    claimed = await survivor.outbox.take(10, 1.0)
-
-    assert contents(claimed) == contents(taken)
-    await survivor.outbox.ack(claimed)
-    late = await engine.open(consumer="late", claim_idle_s=0.2)
-    await asyncio.sleep(0.3)
-    assert await late.outbox.take(10, 0.05) == []
-
-
-# -- presence -----------------------------------------------------------------------------
-
-
-async def test_a_user_with_two_connections_is_one_member(engine: Harness) -> None:
-    state = await engine.open()
-    session = new_session()
-    ada = user(1)
-
-    assert await state.presence.join(session, "c1", ada) is True
-    assert await state.presence.join(session, "c2", ada) is False
-    assert await state.presence.members(session) == [ada]
-    assert await state.presence.leave(session, "c1") is None
-    assert await state.presence.members(session) == [ada]
-    assert await state.presence.leave(session, "c2") == ada
-    assert await state.presence.members(session) == []
-    assert await state.presence.leave(session, "c2") is None
-
-
-async def test_exactly_one_caller_learns_of_each_join_and_leave(engine: Harness) -> None:
-    state = await engine.open()
-    peer = await engine.peer(state)
-    session = new_session()
-    ada = user(1)
-
-    joined = await asyncio.gather(
-        state.presence.join(session, "c1", ada), peer.presence.join(session, "c2", ada)
-    )
-    left = await asyncio.gather(
-        state.presence.leave(session, "c1"), peer.presence.leave(session, "c2")
-    )
-    assert sorted(joined) == [False, True]
-    assert sorted(left, key=lambda u: u is None) == [ada, None]
-
-    await state.presence.join(session, "c3", ada)
-    left = await asyncio.gather(
-        state.presence.leave(session, "c3"), peer.presence.leave(session, "c3")
-    )
-    assert sorted(left, key=lambda u: u is None) == [ada, None]
-
-
-async def test_members_are_ordered_by_id(engine: Harness) -> None:
-    state = await engine.open()
-    session = new_session()
-    for uid in (30, 5, 12):
-        await state.presence.join(session, f"c{uid}", user(uid))
-
-    assert await state.presence.members(session) == [user(5), user(12), user(30)]
-
-
-async def test_expired_users_are_reaped_exactly_once_across_processes(engine: Harness) -> None:
-    state = await engine.open(presence_ttl_s=0.3)
-    peer = await engine.peer(state)
-    session = new_session()
-    await state.presence.join(session, "a", user(1))
-    await state.presence.join(session, "b1", user(2))
-    await peer.presence.join(session, "b2", user(2))
-    await peer.presence.join(session, "c", user(3))
-    assert await state.presence.reap(session) == []
-
-    await asyncio.sleep(0.4)  # past the TTL, with no heartbeat
-    reaped = await asyncio.gather(*(s.presence.reap(session) for s in (state, peer) * 2))
-
-    assert sorted(u.id for users in reaped for u in users) == [1, 2, 3]
-    assert await state.presence.reap(session) == []
-    assert await peer.presence.members(session) == []
-
-
-async def test_heartbeat_keeps_connections_past_the_ttl(engine: Harness) -> None:
-    state = await engine.open(presence_ttl_s=0.3)
-    session = new_session()
-    await state.presence.join(session, "kept", user(1))
-    await state.presence.join(session, "dropped", user(2))
-
-    for _ in range(3):  # 0.45 s in all, each beat within the TTL of the one before
-        await asyncio.sleep(0.15)
-        await state.presence.heartbeat(session, ["kept"])
-
-    assert await state.presence.reap(session) == [user(2)]
-    assert await state.presence.members(session) == [user(1)]

@@ -1,0 +1,145 @@
+"""The room log on Redis: one stream per session, numbered and published by Lua scripts.
+
+A session's log is a stream whose entry ids are ``<seq>-0``; one script numbers, stores,
+queues and publishes each event, so all processes see one gap-free order. Persisted events
+also go to the outbox stream (``redis_outbox``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import redis.asyncio as redis
+
+from protocol.sequence import LogWindow
+from server.live.keys import LiveKeys
+from server.live.ports import (
+    Listener,
+    LiveStateUnavailable,
+    LoggedEvent,
+    SeedSource,
+    Subscription,
+)
+from server.live.redis_client import entry_seq, load_script, stream_entries, unavailable
+from server.live.redis_fanout import SIGNAL_MARK, Fanout
+
+# A safety bound, far above what a healthy transcript writer leaves behind.
+_OUTBOX_MAXLEN = 1_000_000
+# Creating a log and appending to it are two scripts; the log may vanish in between.
+_CREATE_ATTEMPTS = 3
+
+
+class RedisRoomLog:
+    """Closing it closes the connection pool the presence and outbox share."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: LiveKeys,
+        *,
+        retention: int,
+        idle_ttl_s: int,
+        seed: SeedSource,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._retention = retention
+        self._idle_ttl_s = idle_ttl_s
+        self._seed = seed
+        self._append = load_script(client, "log_append.lua")
+        self._create = load_script(client, "log_create.lua")
+        self._window = load_script(client, "log_window.lua")
+        self._creating: dict[str, asyncio.Task[None]] = {}
+        self._fanout = Fanout(client.connection_pool, self._newest)
+
+    async def append(self, session_id: str, body: str, *, persist: bool) -> LoggedEvent:
+        if not body.startswith("{") or len(body) < 3:
+            raise ValueError("an encoded event is a non-empty JSON object")
+        keys = [self._keys.meta(session_id), self._keys.log(session_id), self._keys.outbox]
+        args: list[str | int] = [
+            body,
+            self._retention,
+            self._idle_ttl_s,
+            int(persist),
+            session_id,
+            self._keys.channel(session_id),
+            _OUTBOX_MAXLEN,
+        ]
+        for _ in range(_CREATE_ATTEMPTS):
+            with unavailable():
+                reply = await self._append(keys=keys, args=args)
+            if reply:
+                seq, frame = reply
+                return LoggedEvent(int(seq), str(frame))
+            await self._ensure_log(session_id)
+        raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
+
+    async def signal(self, session_id: str, frame: str) -> None:
+        with unavailable():
+            await self._client.publish(self._keys.channel(session_id), SIGNAL_MARK + frame)
+
+    async def window(self, session_id: str) -> LogWindow:
+        keys = [self._keys.meta(session_id), self._keys.log(session_id)]
+        for _ in range(_CREATE_ATTEMPTS):
+            with unavailable():
+                reply = await self._window(keys=keys)
+            if reply:
+                epoch, head, first_id = reply
+                first_seq = entry_seq(first_id) if first_id else int(head) + 1
+                return LogWindow(str(epoch), first_seq, int(head))
+            await self._ensure_log(session_id)
+        raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
+
+    async def _ensure_log(self, session_id: str) -> None:
+        # One creation per session at a time in this process: each asks the seed source.
+        task = self._creating.get(session_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._create_log(session_id))
+            self._creating[session_id] = task
+            task.add_done_callback(lambda done: self._created(session_id, done))
+        await asyncio.shield(task)
+
+    def _created(self, session_id: str, task: asyncio.Task[None]) -> None:
+        if self._creating.get(session_id) is task:
+            del self._creating[session_id]
+        if not task.cancelled():
+            # Every waiter may have been cancelled; the error is theirs, not the loop's.
+            task.exception()
+
+    async def _create_log(self, session_id: str) -> None:
+        head = await self._seed(session_id)
+        keys = [self._keys.meta(session_id), self._keys.log(session_id)]
+        with unavailable():
+            await self._create(keys=keys, args=[secrets.token_hex(8), head, self._idle_ttl_s])
+
+    async def read(
+        self, session_id: str, after_seq: int, limit: int | None = None
+    ) -> list[LoggedEvent]:
+        if limit is not None and limit <= 0:
+            return []
+        start = f"{max(after_seq + 1, 0)}-0"
+        with unavailable():
+            reply = await self._client.xrange(self._keys.log(session_id), start, "+", limit)
+        return [
+            LoggedEvent(entry_seq(entry_id), fields["d"])
+            for entry_id, fields in stream_entries(reply)
+        ]
+
+    async def _newest(self, session_id: str) -> LoggedEvent | None:
+        reply = await self._client.xrevrange(self._keys.log(session_id), "+", "-", 1)
+        for entry_id, fields in stream_entries(reply):
+            return LoggedEvent(entry_seq(entry_id), fields["d"])
+        return None
+
+    async def subscribe(self, session_id: str, listener: Listener) -> Subscription:
+        """Returns once Redis confirmed the subscription: later appends are delivered."""
+        return await self._fanout.add(session_id, self._keys.channel(session_id), listener)
+
+    async def ping(self) -> None:
+        with unavailable():
+            await self._client.ping()
+
+    async def close(self) -> None:
+        await self._fanout.close()
+        await self._client.aclose(close_connection_pool=True)

@@ -1,0 +1,67 @@
+"""Presence on Redis: connections scored by expiry, changed only by the presence Lua scripts.
+
+Expiry is judged by the Redis server's clock, so processes with skewed clocks agree on it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import redis.asyncio as redis
+
+from protocol.events import UserRef
+from server.live.keys import LiveKeys
+from server.live.redis_client import load_script, unavailable
+
+# Presence keys outlive the last heartbeat long enough for another process to reap (and
+# announce) a dead process's connections; an abandoned room then vanishes.
+_PRESENCE_KEY_TTL_MIN_S = 60
+_PRESENCE_KEY_TTL_FACTOR = 20
+
+
+class RedisPresence:
+    def __init__(self, client: redis.Redis, keys: LiveKeys, *, ttl_s: float) -> None:
+        self._client = client
+        self._keys = keys
+        self._ttl_ms = max(1, round(ttl_s * 1000))
+        self._key_ttl_s = max(_PRESENCE_KEY_TTL_MIN_S, math.ceil(ttl_s * _PRESENCE_KEY_TTL_FACTOR))
+        self._join = load_script(client, "presence_lib.lua", "presence_join.lua")
+        self._leave = load_script(client, "presence_lib.lua", "presence_leave.lua")
+        self._heartbeat = load_script(client, "presence_lib.lua", "presence_heartbeat.lua")
+        self._reap = load_script(client, "presence_lib.lua", "presence_reap.lua")
+
+    async def join(self, session_id: str, conn_id: str, user: UserRef) -> bool:
+        args: list[str | int] = [
+            conn_id,
+            user.id,
+            user.model_dump_json(),
+            self._ttl_ms,
+            self._key_ttl_s,
+        ]
+        with unavailable():
+            first = await self._join(keys=self._keys.presence(session_id), args=args)
+        return bool(first)
+
+    async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
+        with unavailable():
+            user = await self._leave(keys=self._keys.presence(session_id), args=[conn_id])
+        return UserRef.model_validate_json(user) if user else None
+
+    async def heartbeat(self, session_id: str, conn_ids: list[str]) -> None:
+        if not conn_ids:
+            return
+        args: list[str | int] = [self._ttl_ms, self._key_ttl_s, *conn_ids]
+        with unavailable():
+            await self._heartbeat(keys=self._keys.presence(session_id), args=args)
+
+    async def reap(self, session_id: str) -> list[UserRef]:
+        with unavailable():
+            users = await self._reap(keys=self._keys.presence(session_id))
+        return [UserRef.model_validate_json(user) for user in users]
+
+    async def members(self, session_id: str) -> list[UserRef]:
+        # Expired connections still count: only ``reap`` may drop them, as its caller
+        # announces who left.
+        with unavailable():
+            users = await self._client.hvals(self._keys.presence_users(session_id))
+        return sorted((UserRef.model_validate_json(user) for user in users), key=lambda u: u.id)
