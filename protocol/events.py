@@ -59,6 +59,75 @@ class AskEvent(RoomEvent):
     client_msg_id: str | None = None
 
 
+class AgentStartEvent(RoomEvent):
+    type: Literal["agent.start"] = "agent.start"
+    turn_id: str
+    in_reply_to: int  # seq of the ask
+
+
+class AgentDeltaEvent(RoomEvent):
+    type: Literal["agent.delta"] = "agent.delta"
+    turn_id: str
+    text: str
+
+
+class TurnUsage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tokens_in: int
+    tokens_out: int
+
+
+class Citation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    material_id: int
+    chunk_id: int
+    page: int | None = None
+
+
+class AgentDoneEvent(RoomEvent):
+    type: Literal["agent.done"] = "agent.done"
+    turn_id: str
+    text: str
+    usage: TurnUsage
+    citations: list[Citation]
+    stopped: bool
+    model: str
+    ttft_ms: int | None = None
+
+
+class AgentErrorEvent(RoomEvent):
+    type: Literal["agent.error"] = "agent.error"
+    turn_id: str
+    code: str
+    message: str
+
+
+class QuizEvent(RoomEvent):
+    type: Literal["quiz"] = "quiz"
+    quiz_id: str
+    question: str
+    choices: list[str]
+    turn_id: str | None = None
+
+
+class QuizResultEvent(RoomEvent):
+    type: Literal["quiz.result"] = "quiz.result"
+    quiz_id: str
+    user: UserRef
+    choice: int
+    correct: bool
+
+
+class ProgressEvent(RoomEvent):
+    type: Literal["progress"] = "progress"
+    user: UserRef
+    concept: str
+    mastery: float
+    source: Literal["quiz", "tutor"]
+
+
 class TopicChangedEvent(RoomEvent):
     type: Literal["topic.changed"] = "topic.changed"
     topic: dict[str, Any] | None

@@ -24,6 +24,9 @@ from server.rooms import endpoint
 from server.rooms.hub import Hub
 from server.rooms.transcript import TranscriptStore, TranscriptWriter
 from server.services import Services
+from server.tutor.factory import build_provider
+from server.tutor.knowledge import NoMaterials
+from server.tutor.service import TutorService
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +44,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live = await build_live_state(settings, seed=store.max_seq, consumer=consumer)
         hub = Hub(settings, live, metrics)
         writer = TranscriptWriter(live.outbox, store, settings, metrics)
-        app.state.services = Services(settings, engine, db, live, hub, metrics)
+        tutor = TutorService(
+            settings,
+            live,
+            hub,
+            db,
+            build_provider(settings),
+            NoMaterials(),
+            metrics,
+            owner=consumer,
+        )
+        app.state.services = Services(settings, engine, db, live, hub, metrics, tutor)
         hub.start()
         writer.start()
+        tutor.start()
         log.info(
             "studyroom ready (live state: %s)",
             "memory" if settings.live_state_is_memory else "redis",
@@ -52,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # uvicorn hands this state to its socket protocols too (see ws_protocol).
             yield {"ws_send_buffer_bytes": settings.ws_send_buffer_bytes}
         finally:
+            await tutor.close()
             await hub.close()
             await writer.close()
             await live.log.close()

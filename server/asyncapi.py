@@ -155,19 +155,6 @@ _SHARED_SCHEMAS: dict[str, JSON] = {
         owner_id=_TYPE_ID,
         created_at={"type": "string", "format": "date-time"},
     ),
-    "Usage": {
-        "type": "object",
-        "description": "Token counts of the turn.",
-        "properties": {
-            "tokens_in": {"type": "integer", "minimum": 0},
-            "tokens_out": {"type": "integer", "minimum": 0},
-        },
-    },
-    "Citation": {
-        "type": "object",
-        "description": "A passage of the topic's materials the answer relied on.",
-        "properties": {"material_id": _TYPE_ID, "chunk_id": _TYPE_ID, "page": {"type": "integer"}},
-    },
 }
 
 _HAND_EPHEMERAL: dict[str, tuple[str, JSON]] = {

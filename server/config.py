@@ -45,6 +45,33 @@ class Settings(BaseSettings):
 
     tutor_provider: Literal["auto", "openai", "local"] = "auto"
     tutor_model: str | None = None
+    tutor_max_tokens: int = Field(default=512, ge=16, le=8192)
+    tutor_connect_timeout_s: float = Field(default=5.0, gt=0)
+    tutor_first_token_timeout_s: float = Field(default=30.0, gt=0)
+    tutor_idle_timeout_s: float = Field(default=20.0, gt=0)
+    tutor_max_retries: int = Field(default=2, ge=0, le=10)
+    tutor_coalesce_ms: int = Field(
+        default=40, ge=0, description="Deltas after the first are sent at most this often."
+    )
+    tutor_coalesce_chars: int = Field(
+        default=256, ge=1, description="…or as soon as this much text is waiting."
+    )
+    tutor_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A process answering a session's asks must renew its claim this often; if "
+        "it dies, its turn ends as 'interrupted' after this long.",
+    )
+    tutor_history_events: int = Field(default=30, ge=0, le=500)
+    tutor_asks_per_minute: float = Field(default=10.0, gt=0, description="Per user.")
+    tutor_session_asks_per_minute: float = Field(default=30.0, gt=0)
+    tutor_session_token_budget: int = Field(
+        default=500_000, ge=1, description="Tokens (in + out) one session may spend."
+    )
+    tutor_user_token_budget: int = Field(
+        default=200_000, ge=1, description="Tokens one user's asks may spend per day."
+    )
+    tutor_local_threads: int = Field(default=2, ge=1, le=64)
 
     # Tokens.
     access_token_ttl_s: int = Field(default=24 * 3600, ge=60)

@@ -55,5 +55,15 @@ class Metrics:
             "studyroom_transcript_failures_total", "Failed transcript writes (retried)", registry=r
         )
 
+        self.tutor_turns = Counter(
+            "studyroom_tutor_turns_total", "Tutor turns by how they ended", ["state"], registry=r
+        )
+        self.tutor_ttft = Histogram(
+            "studyroom_tutor_ttft_seconds",
+            "Time from a turn's start to its first token",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

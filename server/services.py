@@ -13,6 +13,7 @@ from server.metrics import Metrics
 
 if TYPE_CHECKING:
     from server.rooms.hub import Hub
+    from server.tutor.service import TutorService
 
 
 @dataclass
@@ -23,3 +24,4 @@ class Services:
     live: LiveState
     hub: Hub
     metrics: Metrics
+    tutor: TutorService

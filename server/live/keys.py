@@ -34,6 +34,26 @@ class LiveKeys:
         """Pub/sub channel carrying each frame as it is appended."""
         return self._session(session_id, "events")
 
+    def turns(self, session_id: str) -> str:
+        """Sorted set: unanswered ask frames scored by their seq."""
+        return self._session(session_id, "turns")
+
+    def tutor_lease(self, session_id: str) -> str:
+        """String: the process answering this session's asks; expires unless renewed."""
+        return self._session(session_id, "tutor:lease")
+
+    def turn_started(self, session_id: str) -> str:
+        """String: seq of the ask being answered."""
+        return self._session(session_id, "tutor:started")
+
+    def turn_cancel(self, session_id: str, turn_id: str) -> str:
+        """String, present when a cancel of this turn was requested."""
+        return self._session(session_id, f"tutor:cancel:{turn_id}")
+
+    def quizzes(self, session_id: str) -> str:
+        """Hash: quiz id -> answer key (JSON) of the quizzes the tutor posed."""
+        return self._session(session_id, "tutor:quizzes")
+
     def presence_expiry(self, session_id: str) -> str:
         """Sorted set: connection id scored by its expiry (ms since the epoch, server clock)."""
         return self._session(session_id, "presence:expiry")
@@ -61,7 +81,15 @@ class LiveKeys:
 
     def session_keys(self, session_id: str) -> list[str]:
         """Every key of one session."""
-        return [self.meta(session_id), self.log(session_id), *self.presence(session_id)]
+        return [
+            self.meta(session_id),
+            self.log(session_id),
+            *self.presence(session_id),
+            self.turns(session_id),
+            self.tutor_lease(session_id),
+            self.turn_started(session_id),
+            self.quizzes(session_id),
+        ]
 
     @property
     def outbox(self) -> str:

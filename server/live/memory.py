@@ -54,10 +54,13 @@ class _MemorySubscription:
 
 
 class MemoryRoomLog:
-    def __init__(self, *, retention: int, seed: SeedSource, outbox: MemoryOutbox) -> None:
+    def __init__(
+        self, *, retention: int, seed: SeedSource, outbox: MemoryOutbox, turns: MemoryTutorState
+    ) -> None:
         self._retention = retention
         self._seed = seed
         self._outbox = outbox
+        self._turns = turns
         self._logs: dict[str, _Log] = {}
         self._creating: dict[str, asyncio.Lock] = {}
 
@@ -75,7 +78,9 @@ class MemoryRoomLog:
         self._creating.pop(session_id, None)
         return log
 
-    async def append(self, session_id: str, body: str, *, persist: bool) -> LoggedEvent:
+    async def append(
+        self, session_id: str, body: str, *, persist: bool, queue_turn: bool = False
+    ) -> LoggedEvent:
         log = await self._log(session_id)
         # From here to the end there is no await: numbering, storing and publishing are atomic.
         log.head += 1
@@ -83,6 +88,8 @@ class MemoryRoomLog:
         log.events.append(event)
         if persist:
             self._outbox.put(session_id, event)
+        if queue_turn:
+            self._turns.put(session_id, event)
         log.notify(session_id, event)
         return event
 
@@ -202,10 +209,79 @@ class MemoryOutbox:
         self._ready.set()
 
 
+class MemoryTutorState:
+    """One process: the lease only orders this process's own turn runners."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._asks: dict[str, list[LoggedEvent]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._started: dict[str, int] = {}
+        self._cancelled: set[tuple[str, str]] = set()
+        self._quizzes: dict[tuple[str, str], str] = {}
+
+    def put(self, session_id: str, event: LoggedEvent) -> None:
+        # Appends happen in seq order, so the list stays sorted.
+        self._asks.setdefault(session_id, []).append(event)
+
+    async def head(self, session_id: str) -> LoggedEvent | None:
+        asks = self._asks.get(session_id)
+        return asks[0] if asks else None
+
+    async def remove(self, session_id: str, seq: int) -> None:
+        asks = [e for e in self._asks.get(session_id, []) if e.seq != seq]
+        if asks:
+            self._asks[session_id] = asks
+        else:
+            self._asks.pop(session_id, None)
+        if self._started.get(session_id) == seq:
+            del self._started[session_id]
+
+    async def acquire(self, session_id: str, owner: str, ttl_s: float) -> bool:
+        holder = self._leases.get(session_id)
+        now = self._clock()
+        if holder is None or holder[1] <= now or holder[0] == owner:
+            self._leases[session_id] = (owner, now + ttl_s)
+            return True
+        return False
+
+    async def renew(self, session_id: str, owner: str, ttl_s: float) -> bool:
+        holder = self._leases.get(session_id)
+        if holder is None or holder[0] != owner or holder[1] <= self._clock():
+            return False
+        self._leases[session_id] = (owner, self._clock() + ttl_s)
+        return True
+
+    async def release(self, session_id: str, owner: str) -> None:
+        holder = self._leases.get(session_id)
+        if holder is not None and holder[0] == owner:
+            del self._leases[session_id]
+
+    async def mark_started(self, session_id: str, seq: int) -> None:
+        self._started[session_id] = seq
+
+    async def started(self, session_id: str) -> int | None:
+        return self._started.get(session_id)
+
+    async def request_cancel(self, session_id: str, turn_id: str) -> None:
+        self._cancelled.add((session_id, turn_id))
+
+    async def cancel_requested(self, session_id: str, turn_id: str) -> bool:
+        return (session_id, turn_id) in self._cancelled
+
+    async def put_quiz(self, session_id: str, quiz_id: str, key: str) -> None:
+        self._quizzes[session_id, quiz_id] = key
+
+    async def get_quiz(self, session_id: str, quiz_id: str) -> str | None:
+        return self._quizzes.get((session_id, quiz_id))
+
+
 def memory_live_state(*, retention: int, presence_ttl_s: float, seed: SeedSource) -> LiveState:
     outbox = MemoryOutbox()
+    turns = MemoryTutorState()
     return LiveState(
-        log=MemoryRoomLog(retention=retention, seed=seed, outbox=outbox),
+        log=MemoryRoomLog(retention=retention, seed=seed, outbox=outbox, turns=turns),
         presence=MemoryPresence(ttl_s=presence_ttl_s),
         outbox=outbox,
+        tutor=turns,
     )

@@ -48,8 +48,13 @@ class Subscription(Protocol):
 
 
 class RoomLog(Protocol):
-    async def append(self, session_id: str, body: str, *, persist: bool) -> LoggedEvent:
+    async def append(
+        self, session_id: str, body: str, *, persist: bool, queue_turn: bool = False
+    ) -> LoggedEvent:
         """Number ``body`` (an encoded event without seq), store it, publish it.
+
+        With ``queue_turn`` the event (an ``ask``) also joins the session's :class:`TutorState`
+        in the same atomic step, so asks are answered in ``seq`` order across processes.
 
         Raises :class:`LiveStateUnavailable` when the backend is unreachable; the event was then
         not appended.
@@ -148,6 +153,57 @@ class TranscriptOutbox(Protocol):
         ...
 
 
+class TutorState(Protocol):
+    """The tutor's shared state per session: unanswered asks, the lease that lets one process
+    answer them, cancel requests and quiz answer keys.
+
+    Asks join the queue when appended with ``queue_turn=True`` and are answered lowest seq
+    first. A process answers a session's asks only while it holds the session's lease; a
+    process that dies loses it after its TTL, and the next holder finds the ask that was
+    ``started`` but never removed, and reports it interrupted.
+    """
+
+    async def head(self, session_id: str) -> LoggedEvent | None:
+        """The oldest unanswered ask (its frame), or None."""
+        ...
+
+    async def remove(self, session_id: str, seq: int) -> None:
+        """The ask with this seq is answered (or given up); also forgets its start mark."""
+        ...
+
+    async def acquire(self, session_id: str, owner: str, ttl_s: float) -> bool:
+        """Take the session's lease if nobody holds it; True if ``owner`` holds it now."""
+        ...
+
+    async def renew(self, session_id: str, owner: str, ttl_s: float) -> bool:
+        """Extend the lease; False if ``owner`` no longer holds it."""
+        ...
+
+    async def release(self, session_id: str, owner: str) -> None:
+        """Give the lease up, if ``owner`` holds it."""
+        ...
+
+    async def mark_started(self, session_id: str, seq: int) -> None:
+        """Record that the ask with this seq is being answered."""
+        ...
+
+    async def started(self, session_id: str) -> int | None:
+        """The seq marked started and not yet removed, if any."""
+        ...
+
+    async def request_cancel(self, session_id: str, turn_id: str) -> None:
+        """Ask whichever process runs (or will run) this turn to stop it."""
+        ...
+
+    async def cancel_requested(self, session_id: str, turn_id: str) -> bool: ...
+
+    async def put_quiz(self, session_id: str, quiz_id: str, key: str) -> None:
+        """Keep a quiz's answer key (JSON) where any process can grade answers to it."""
+        ...
+
+    async def get_quiz(self, session_id: str, quiz_id: str) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class LiveState:
     """The engines a process uses, built together from one URL."""
@@ -155,3 +211,4 @@ class LiveState:
     log: RoomLog
     presence: Presence
     outbox: TranscriptOutbox
+    tutor: TutorState

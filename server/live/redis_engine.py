@@ -14,8 +14,9 @@ from server.live.redis_client import connect
 from server.live.redis_log import RedisRoomLog
 from server.live.redis_outbox import RedisOutbox
 from server.live.redis_presence import RedisPresence
+from server.live.redis_tutor import RedisTutorState
 
-__all__ = ["RedisOutbox", "RedisPresence", "RedisRoomLog", "redis_live_state"]
+__all__ = ["RedisOutbox", "RedisPresence", "RedisRoomLog", "RedisTutorState", "redis_live_state"]
 
 
 async def redis_live_state(
@@ -47,4 +48,5 @@ async def redis_live_state(
         log=RedisRoomLog(client, keys, retention=retention, idle_ttl_s=idle_ttl_s, seed=seed),
         presence=RedisPresence(client, keys, ttl_s=presence_ttl_s),
         outbox=outbox,
+        tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s),
     )

@@ -53,10 +53,17 @@ class RedisRoomLog:
         self._creating: dict[str, asyncio.Task[None]] = {}
         self._fanout = Fanout(client.connection_pool, self._newest)
 
-    async def append(self, session_id: str, body: str, *, persist: bool) -> LoggedEvent:
+    async def append(
+        self, session_id: str, body: str, *, persist: bool, queue_turn: bool = False
+    ) -> LoggedEvent:
         if not body.startswith("{") or len(body) < 3:
             raise ValueError("an encoded event is a non-empty JSON object")
-        keys = [self._keys.meta(session_id), self._keys.log(session_id), self._keys.outbox]
+        keys = [
+            self._keys.meta(session_id),
+            self._keys.log(session_id),
+            self._keys.outbox,
+            self._keys.turns(session_id),
+        ]
         args: list[str | int] = [
             body,
             self._retention,
@@ -65,6 +72,7 @@ class RedisRoomLog:
             session_id,
             self._keys.channel(session_id),
             _OUTBOX_MAXLEN,
+            int(queue_turn),
         ]
         for _ in range(_CREATE_ATTEMPTS):
             with unavailable():

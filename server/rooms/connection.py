@@ -208,10 +208,16 @@ class RoomConnection:
                 await self._hub.signal(self._session_id, typing_frame(self._user))
             case PingFrame():
                 self._member.push_ephemeral(PONG_FRAME)
-            case AskFrame() | CancelFrame() | AnswerFrame():
-                self._refuse(
-                    FrameError(ErrorCode.UNAVAILABLE, "the tutor is not enabled on this server")
-                )
+            case AskFrame():
+                refused = await self._services.tutor.ask(self._session_id, self._user, frame)
+                if refused is not None:
+                    self._refuse(refused)
+            case CancelFrame():
+                await self._services.tutor.cancel(self._session_id, frame.turn_id)
+            case AnswerFrame():
+                refused = await self._services.tutor.answer(self._session_id, self._user, frame)
+                if refused is not None:
+                    self._refuse(refused)
 
     def _refuse(self, error: FrameError) -> None:
         self._services.metrics.frame_errors.labels(error.code.value).inc()

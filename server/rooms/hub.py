@@ -60,13 +60,18 @@ class Hub:
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def publish(self, session_id: int | str, event: RoomEvent) -> LoggedEvent:
+    async def publish(
+        self, session_id: int | str, event: RoomEvent, *, queue_turn: bool = False
+    ) -> LoggedEvent:
         """Append ``event`` to the session's log; every member on every process receives it.
 
-        Raises :class:`LiveStateUnavailable` if it could not be appended.
+        ``queue_turn`` also queues it (an ask) for the tutor. Raises
+        :class:`LiveStateUnavailable` if it could not be appended.
         """
         persist = event.type not in TRANSIENT_EVENT_TYPES
-        logged = await self._live.log.append(str(session_id), encode_event(event), persist=persist)
+        logged = await self._live.log.append(
+            str(session_id), encode_event(event), persist=persist, queue_turn=queue_turn
+        )
         self._metrics.events_appended.labels(event.type).inc()
         return logged
 
@@ -241,6 +246,10 @@ class Hub:
             await self.publish(
                 member.session_id, PresenceEvent(event="leave", user=user, ts=now_iso())
             )
+
+    def local_sessions(self) -> list[str]:
+        """Sessions with members connected to this process."""
+        return list(self._rooms)
 
     async def members(self, session_id: str) -> list[UserRef]:
         return await self._live.presence.members(session_id)

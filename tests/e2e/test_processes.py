@@ -131,3 +131,51 @@ async def test_sigterm_closes_sockets_with_1012(
     kit2 = make_kit(restarted.base_url)
     rows = await kit2.messages(alice, session["id"])
     assert [r["text"] for r in rows if r["type"] == "chat"] == ["last words"]
+
+
+async def test_a_turn_on_a_killed_process_ends_interrupted_and_the_next_ask_is_answered(
+    services_backend: Any, spawn: Any, make_kit: Any
+) -> None:
+    from tests.fakes.scripted_openai import Script, ScriptedOpenAI
+
+    async with ScriptedOpenAI() as model:
+        model.enqueue(Script.tokens("slow " * 300, per_token_delay=0.05))
+        env = services_backend.env(
+            **FAST_PRESENCE,
+            STUDYROOM_TUTOR_PROVIDER="openai",
+            STUDYROOM_TUTOR_MODEL="scripted",
+            STUDYROOM_TUTOR_LEASE_S="2",
+            OPENAI_API_KEY="test-key",
+            OPENAI_BASE_URL=model.base_url,
+        )
+        doomed, survivor = spawn(env), spawn(env)
+        kit_d, kit_s = make_kit(doomed.base_url), make_kit(survivor.base_url)
+        alice, bob = await kit_s.person("alice"), await kit_s.person("bob")
+        session = await kit_s.session(alice, bob)
+        a = await kit_d.connect(alice, session)
+        b = await kit_s.connect(bob, session)
+        await a.send({"type": "ask", "text": "Explain slowly"})
+        asked = await b.until(lambda f: f.get("type") == "ask")
+        await b.until(lambda f: f.get("type") == "agent.delta")
+        doomed.kill()
+        end = await b.until(
+            lambda f: (
+                f.get("turn_id") == asked["turn_id"] and f["type"] in ("agent.done", "agent.error")
+            ),
+            timeout=20,
+        )
+        assert end["type"] == "agent.error" and end["code"] == "interrupted"
+        model.enqueue(Script.tokens("Here I am."))
+        await b.send({"type": "ask", "text": "Still there?"})
+        again = await b.until(lambda f: f.get("type") == "ask" and f["text"] == "Still there?")
+        done = await b.until(
+            lambda f: f.get("turn_id") == again["turn_id"] and f["type"] == "agent.done",
+            timeout=20,
+        )
+        assert done["text"] == "Here I am."
+        ends = [
+            e
+            for e in b.events
+            if e.get("turn_id") == asked["turn_id"] and e["type"] in ("agent.done", "agent.error")
+        ]
+        assert len(ends) == 1

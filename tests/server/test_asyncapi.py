@@ -64,6 +64,8 @@ EVENT_SAMPLES: dict[str, dict[str, Any]] = {
         "usage": {"tokens_in": 10, "tokens_out": 3},
         "citations": [{"material_id": 3, "chunk_id": 9, "page": 2}],
         "stopped": False,
+        "model": "SmolLM2-135M-Instruct",
+        "ttft_ms": 120,
         "ts": TS,
     },
     "agent.error": {
@@ -84,10 +86,18 @@ EVENT_SAMPLES: dict[str, dict[str, Any]] = {
         "type": "quiz.result",
         "quiz_id": "q-1",
         "user": USER,
+        "choice": 1,
         "correct": True,
         "ts": TS,
     },
-    "progress": {"type": "progress", "user": USER, "concept": "monads", "mastery": 0.4, "ts": TS},
+    "progress": {
+        "type": "progress",
+        "user": USER,
+        "concept": "monads",
+        "mastery": 0.4,
+        "source": "quiz",
+        "ts": TS,
+    },
 }
 
 

@@ -1,0 +1,37 @@
+"""Choose the tutor's model provider from the settings (see README, "tutor model")."""
+
+from __future__ import annotations
+
+import os
+
+from server.config import Settings
+from server.tutor.provider import Provider
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+
+def resolved_provider(settings: Settings) -> str:
+    """``auto`` means OpenAI when the SDK's own ``OPENAI_API_KEY`` is set, else the local model."""
+    if settings.tutor_provider != "auto":
+        return settings.tutor_provider
+    return "openai" if os.environ.get("OPENAI_API_KEY") else "local"
+
+
+def build_provider(settings: Settings) -> Provider:
+    """Build the provider; nothing is loaded or connected until the first question."""
+    if resolved_provider(settings) == "openai":
+        from server.tutor.openai_provider import OpenAIProvider
+
+        return OpenAIProvider(
+            # A local OpenAI-compatible server may need no key; the SDK insists on one.
+            api_key=os.environ.get("OPENAI_API_KEY") or "unused",
+            base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            model=settings.tutor_model or DEFAULT_OPENAI_MODEL,
+            connect_timeout_s=settings.tutor_connect_timeout_s,
+            first_token_timeout_s=settings.tutor_first_token_timeout_s,
+            idle_timeout_s=settings.tutor_idle_timeout_s,
+            max_retries=settings.tutor_max_retries,
+        )
+    from server.tutor.local_provider import LocalProvider
+
+    return LocalProvider(settings.tutor_model, threads=settings.tutor_local_threads)

@@ -1,0 +1,28 @@
+"""What the tutor can look up: passages of the topic's uploaded materials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    material_id: int
+    chunk_id: int
+    text: str
+    score: float
+    page: int | None = None
+
+
+class MaterialSearch(Protocol):
+    async def search(self, topic_id: int, query: str, limit: int) -> list[Passage]:
+        """The passages of ``topic_id``'s materials that best match ``query``, best first."""
+        ...
+
+
+class NoMaterials:
+    """A topic without uploaded materials: nothing to cite."""
+
+    async def search(self, topic_id: int, query: str, limit: int) -> list[Passage]:
+        return []

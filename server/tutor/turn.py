@@ -1,0 +1,256 @@
+"""One tutor turn: ``agent.start``, coalesced ``agent.delta``s, exactly one terminal event.
+
+A turn moves ``queued → streaming → done | error | stopped`` and nothing else; whatever goes
+wrong (the model fails, stalls or drops, the turn is cancelled) it ends with exactly one
+``agent.done`` or ``agent.error``, and the deltas it sent concatenate to ``agent.done.text``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from protocol.events import (
+    AgentDeltaEvent,
+    AgentDoneEvent,
+    AgentErrorEvent,
+    AgentStartEvent,
+    Citation,
+    TurnUsage,
+    UserRef,
+    now_iso,
+)
+from server.rooms.hub import Hub
+from server.tutor.coalesce import Coalescer
+from server.tutor.provider import (
+    CompletionRequest,
+    Message,
+    Provider,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallsDone,
+    Usage,
+)
+from server.tutor.tools import TOOL_SPECS, TurnTools
+
+log = logging.getLogger(__name__)
+
+# How often a turn looks for a cancel requested through another process.
+CANCEL_POLL_S = 0.25
+# Model → tools → model rounds in one turn; a model that keeps calling tools is cut off.
+MAX_TOOL_ROUNDS = 3
+
+
+class TurnState(Enum):
+    QUEUED = "queued"
+    STREAMING = "streaming"
+    DONE = "done"
+    ERROR = "error"
+    STOPPED = "stopped"
+
+
+_NEXT = {
+    TurnState.QUEUED: {TurnState.STREAMING, TurnState.STOPPED, TurnState.ERROR},
+    TurnState.STREAMING: {TurnState.DONE, TurnState.ERROR, TurnState.STOPPED},
+}
+
+
+@dataclass(frozen=True)
+class Ask:
+    session_id: str
+    seq: int
+    turn_id: str
+    user: UserRef
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    max_tokens: int
+    coalesce_s: float
+    coalesce_chars: int
+
+
+class _Stop(Exception):
+    """The turn was cancelled."""
+
+
+class Turn:
+    def __init__(
+        self,
+        ask: Ask,
+        *,
+        hub: Hub,
+        provider: Provider,
+        tools: TurnTools,
+        messages: list[Message],
+        settings: TurnSettings,
+        cancel_requested: asyncio.Event,
+        remote_cancel: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        self.ask = ask
+        self.state = TurnState.QUEUED
+        self._hub = hub
+        self._provider = provider
+        self._tools = tools
+        self._messages = list(messages)
+        self._settings = settings
+        self._cancel = cancel_requested
+        self._remote_cancel = remote_cancel
+        self.text = ""
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.ttft_ms: int | None = None
+
+    def _advance(self, to: TurnState) -> None:
+        if to not in _NEXT.get(self.state, set()):
+            raise RuntimeError(f"turn {self.ask.turn_id}: {self.state.value} -> {to.value}")
+        self.state = to
+
+    async def run(self) -> TurnState:
+        """Stream the answer into the room; returns the final state."""
+        ask = self.ask
+        await self._hub.publish(
+            ask.session_id, AgentStartEvent(turn_id=ask.turn_id, in_reply_to=ask.seq, ts=now_iso())
+        )
+        started = time.monotonic()
+        coalescer = Coalescer(self._settings.coalesce_s, self._settings.coalesce_chars)
+        try:
+            if await self._cancelled():
+                raise _Stop
+            self._advance(TurnState.STREAMING)
+            for _ in range(MAX_TOOL_ROUNDS + 1):
+                calls = await self._stream_round(coalescer, started)
+                if not calls:
+                    break
+                await self._use_tools(calls)
+            await self._flush(coalescer)
+        except _Stop:
+            await self._flush(coalescer)
+            self._advance(TurnState.STOPPED)
+            await self._finish(stopped=True)
+            return self.state
+        except ProviderError as exc:
+            await self._flush(coalescer)
+            self._advance(TurnState.ERROR)
+            await self._fail(exc.code, exc.message)
+            return self.state
+        self._advance(TurnState.DONE)
+        await self._finish(stopped=False)
+        return self.state
+
+    async def _stream_round(self, coalescer: Coalescer, started: float) -> tuple[ToolCall, ...]:
+        """One model call; returns the tool calls it ended with (empty: the answer is done)."""
+        request = CompletionRequest(
+            messages=tuple(self._messages),
+            max_tokens=self._settings.max_tokens,
+            tools=TOOL_SPECS if self._provider.supports_tools else (),
+        )
+        events: asyncio.Queue[StreamEvent | BaseException | None] = asyncio.Queue()
+        producer = asyncio.create_task(self._produce(request, events))
+        calls: tuple[ToolCall, ...] = ()
+        try:
+            while True:
+                wait = coalescer.due_in()
+                timeout = CANCEL_POLL_S if wait is None else min(wait, CANCEL_POLL_S)
+                try:
+                    item = await asyncio.wait_for(events.get(), timeout)
+                except TimeoutError:
+                    if await self._cancelled():
+                        raise _Stop from None
+                    if coalescer.due_in() == 0.0:
+                        await self._flush(coalescer)
+                    continue
+                if item is None:
+                    return calls
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, TextDelta):
+                    if self.ttft_ms is None and item.text:
+                        self.ttft_ms = round((time.monotonic() - started) * 1000)
+                    self.text += item.text
+                    if coalescer.add(item.text):
+                        await self._flush(coalescer)
+                elif isinstance(item, ToolCallsDone):
+                    calls = item.calls
+                elif isinstance(item, Usage):
+                    self.tokens_in += item.prompt_tokens
+                    self.tokens_out += item.completion_tokens
+                if self._cancel.is_set():
+                    raise _Stop
+        finally:
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
+
+    async def _produce(
+        self, request: CompletionRequest, events: asyncio.Queue[StreamEvent | BaseException | None]
+    ) -> None:
+        stream = self._provider.stream(request)
+        try:
+            async for event in stream:
+                events.put_nowait(event)
+            events.put_nowait(None)
+        except ProviderError as exc:
+            events.put_nowait(exc)
+        except Exception as exc:
+            log.exception("tutor provider failed")
+            events.put_nowait(ProviderError("model_error", f"the model failed: {exc}"))
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _use_tools(self, calls: tuple[ToolCall, ...]) -> None:
+        self._messages.append(Message("assistant", "", tool_calls=calls))
+        for call in calls:
+            result = await self._tools.run(call)
+            self._messages.append(Message("tool", result, tool_call_id=call.id))
+
+    async def _flush(self, coalescer: Coalescer) -> None:
+        text = coalescer.take()
+        if text:
+            await self._hub.publish(
+                self.ask.session_id,
+                AgentDeltaEvent(turn_id=self.ask.turn_id, text=text, ts=now_iso()),
+            )
+
+    async def _cancelled(self) -> bool:
+        if self._cancel.is_set():
+            return True
+        if self._remote_cancel is not None and await self._remote_cancel():
+            self._cancel.set()
+            return True
+        return False
+
+    async def _finish(self, *, stopped: bool) -> None:
+        citations = [
+            Citation(material_id=p.material_id, chunk_id=p.chunk_id, page=p.page)
+            for p in self._tools.cited
+        ]
+        await self._hub.publish(
+            self.ask.session_id,
+            AgentDoneEvent(
+                turn_id=self.ask.turn_id,
+                text=self.text,
+                usage=TurnUsage(tokens_in=self.tokens_in, tokens_out=self.tokens_out),
+                citations=citations,
+                stopped=stopped,
+                model=self._provider.model,
+                ttft_ms=self.ttft_ms,
+                ts=now_iso(),
+            ),
+        )
+
+    async def _fail(self, code: str, message: str) -> None:
+        await self._hub.publish(
+            self.ask.session_id,
+            AgentErrorEvent(turn_id=self.ask.turn_id, code=code, message=message, ts=now_iso()),
+        )

@@ -1,0 +1,1 @@
+"""Real stand-ins for external services the tests cannot reach (they speak the real protocol)."""
