@@ -174,14 +174,18 @@ class TutorService:
             self._drains[session_id] = asyncio.create_task(self._drain(session_id))
 
     async def _drain(self, session_id: str) -> None:
+        lease_s = self._settings.tutor_lease_s
         try:
-            if not await self._state.acquire(session_id, self._owner, self._settings.tutor_lease_s):
-                return
-            try:
-                await self._answer_queue(session_id)
-            finally:
-                with contextlib.suppress(LiveStateUnavailable):
-                    await self._state.release(session_id, self._owner)
+            # An ask queued just as the previous holder found the queue empty and let go would
+            # wait for the room watch; looking again after letting go closes that gap.
+            while await self._state.acquire(session_id, self._owner, lease_s):
+                try:
+                    await self._answer_queue(session_id)
+                finally:
+                    with contextlib.suppress(LiveStateUnavailable):
+                        await self._state.release(session_id, self._owner)
+                if await self._state.head(session_id) is None:
+                    return
         except LiveStateUnavailable:
             log.warning("tutor of session %s paused: live state unavailable", session_id)
         except Exception:
