@@ -16,6 +16,7 @@ async def build_live_state(settings: Settings, *, seed: SeedSource, consumer: st
             retention=settings.room_log_retention,
             presence_ttl_s=settings.presence_ttl_s,
             seed=seed,
+            idle_ttl_s=settings.room_log_idle_ttl_s,
         )
     if url.startswith(("redis://", "rediss://", "unix://")):
         from server.live.redis_engine import redis_live_state

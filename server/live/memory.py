@@ -30,6 +30,7 @@ class _Log:
     head: int
     events: deque[LoggedEvent]
     listeners: list[Listener] = field(default_factory=list)
+    touched: float = 0.0
 
     def first_seq(self) -> int:
         return self.events[0].seq if self.events else self.head + 1
@@ -55,8 +56,18 @@ class _MemorySubscription:
 
 class MemoryRoomLog:
     def __init__(
-        self, *, retention: int, seed: SeedSource, outbox: MemoryOutbox, turns: MemoryTutorState
+        self,
+        *,
+        retention: int,
+        seed: SeedSource,
+        outbox: MemoryOutbox,
+        turns: MemoryTutorState,
+        idle_ttl_s: float = 7 * 24 * 3600,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._idle_ttl_s = idle_ttl_s
+        self._clock = clock
+        self._next_sweep = clock() + idle_ttl_s
         self._retention = retention
         self._seed = seed
         self._outbox = outbox
@@ -65,8 +76,12 @@ class MemoryRoomLog:
         self._creating: dict[str, asyncio.Lock] = {}
 
     async def _log(self, session_id: str) -> _Log:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
         log = self._logs.get(session_id)
         if log is not None:
+            log.touched = now
             return log
         lock = self._creating.setdefault(session_id, asyncio.Lock())
         async with lock:
@@ -74,6 +89,7 @@ class MemoryRoomLog:
             if log is None:
                 head = await self._seed(session_id)
                 log = _Log(secrets.token_hex(8), head, deque(maxlen=self._retention))
+                log.touched = self._clock()
                 self._logs[session_id] = log
         self._creating.pop(session_id, None)
         return log
@@ -92,6 +108,13 @@ class MemoryRoomLog:
             self._turns.put(session_id, event)
         log.notify(session_id, event)
         return event
+
+    def _sweep(self, now: float) -> None:
+        """Forget logs nobody listens to or wrote to for ``idle_ttl_s``, as Redis expires them."""
+        self._next_sweep = now + min(self._idle_ttl_s, 3600.0)
+        for session_id, log in tuple(self._logs.items()):
+            if not log.listeners and now - log.touched >= self._idle_ttl_s:
+                del self._logs[session_id]
 
     async def signal(self, session_id: str, frame: str) -> None:
         log = self._logs.get(session_id)
@@ -276,11 +299,19 @@ class MemoryTutorState:
         return self._quizzes.get((session_id, quiz_id))
 
 
-def memory_live_state(*, retention: int, presence_ttl_s: float, seed: SeedSource) -> LiveState:
+def memory_live_state(
+    *,
+    retention: int,
+    presence_ttl_s: float,
+    seed: SeedSource,
+    idle_ttl_s: float = 7 * 24 * 3600,
+) -> LiveState:
     outbox = MemoryOutbox()
     turns = MemoryTutorState()
     return LiveState(
-        log=MemoryRoomLog(retention=retention, seed=seed, outbox=outbox, turns=turns),
+        log=MemoryRoomLog(
+            retention=retention, seed=seed, outbox=outbox, turns=turns, idle_ttl_s=idle_ttl_s
+        ),
         presence=MemoryPresence(ttl_s=presence_ttl_s),
         outbox=outbox,
         tutor=turns,
