@@ -1,0 +1,23 @@
+"""Errors the SDK raises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """A REST call answered with an error status; ``detail`` is the server's ``detail``."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class RoomClosed(Exception):
+    """The room cannot be rejoined (session ended, access revoked); ``code`` is the close code."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"room closed ({code}): {reason}")
+        self.code = code
+        self.reason = reason

@@ -1,0 +1,228 @@
+"""A session's live room that survives disconnects without losing or repeating an event.
+
+The room reconnects on its own with ``last_seq`` and ``epoch``, drops anything it already
+delivered, and when the server can no longer replay what was missed (``resumed: false``) it
+reloads the persisted transcript over REST before going on live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from clients.sdk.errors import RoomClosed
+from protocol.errors import FINAL_CLOSE_CODES, CloseCode
+
+if TYPE_CHECKING:
+    from clients.sdk.rest import StudyroomClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One frame for the application: a room event (``seq`` set) or an ephemeral frame."""
+
+    seq: int | None
+    type: str
+    data: dict[str, Any]
+    # True when it came from the transcript after the live log could not replay it.
+    reloaded: bool = False
+
+
+class Room:
+    """Use as ``async with client.room(session_id) as room: async for delivery in room: …``."""
+
+    def __init__(
+        self,
+        client: StudyroomClient,
+        session_id: int,
+        *,
+        last_seq: int | None = None,
+        epoch: str | None = None,
+        ephemeral: bool = True,
+        max_backoff_s: float = 10.0,
+        queue_max: int = 10_000,
+    ) -> None:
+        self._client = client
+        self.session_id = session_id
+        self.last_seq = last_seq
+        self.epoch = epoch
+        self.welcome: dict[str, Any] | None = None
+        self._ephemeral = ephemeral
+        self._max_backoff_s = max_backoff_s
+        self._inbox: asyncio.Queue[Delivery | BaseException] = asyncio.Queue(queue_max)
+        self._ws: ClientConnection | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.reconnects = 0
+
+    # lifecycle
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self, wait_s: float = 20.0) -> None:
+        """Connect; returns once the first ``welcome`` arrived."""
+        self._task = asyncio.create_task(self._run())
+        waiter = asyncio.create_task(self._connected.wait())
+        done, _ = await asyncio.wait(
+            {waiter, self._task}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if self._task in done:
+            waiter.cancel()
+            self._task.result()
+            raise RoomClosed(0, "the room stopped before it opened")
+        if waiter not in done:
+            waiter.cancel()
+            await self.close()
+            raise TimeoutError("the room did not open in time")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    # receiving
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Delivery:
+        item = await self._inbox.get()
+        if isinstance(item, RoomClosed):
+            raise item
+        if isinstance(item, BaseException):
+            raise StopAsyncIteration from item
+        return item
+
+    # sending
+
+    async def chat(self, text: str, client_msg_id: str | None = None) -> None:
+        await self._send({"type": "chat", "text": text, "client_msg_id": client_msg_id})
+
+    async def ask(self, text: str, client_msg_id: str | None = None) -> None:
+        await self._send({"type": "ask", "text": text, "client_msg_id": client_msg_id})
+
+    async def cancel(self, turn_id: str) -> None:
+        await self._send({"type": "cancel", "turn_id": turn_id})
+
+    async def answer(self, quiz_id: str, choice: int) -> None:
+        await self._send({"type": "answer", "quiz_id": quiz_id, "choice": choice})
+
+    async def typing(self) -> None:
+        await self._send({"type": "typing"})
+
+    async def _send(self, frame: dict[str, Any], wait_s: float = 30.0) -> None:
+        """Send once connected (waiting out a reconnect, up to ``timeout``)."""
+        body = json.dumps({k: v for k, v in frame.items() if v is not None})
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("the room is not connected")
+            await asyncio.wait_for(self._connected.wait(), left)
+            ws = self._ws
+            if ws is None:
+                continue
+            try:
+                await ws.send(body)
+                return
+            except websockets.ConnectionClosed:
+                self._connected.clear()
+
+    # the connection loop
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        try:
+            while not self._closed:
+                code, reason = await self._session()
+                if self._closed:
+                    return
+                if code in FINAL_CLOSE_CODES and code != CloseCode.UNAUTHORIZED:
+                    await self._inbox.put(RoomClosed(code, reason))
+                    return
+                self.reconnects += 1
+                # Jitter spreads the reconnects of a whole room after a server restart.
+                await asyncio.sleep(backoff * (0.5 + random.random()))  # noqa: S311
+                backoff = min(self._max_backoff_s, backoff * 2)
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                await self._inbox.put(exc)
+            raise
+
+    async def _session(self) -> tuple[int, str]:
+        """One connection, from handshake to close; returns the close code and reason."""
+        details = await self._client.connection_details(self.session_id)
+        params: dict[str, Any] = {"token": details.participant_token}
+        if self.last_seq is not None:
+            params["last_seq"] = self.last_seq
+            if self.epoch:
+                params["epoch"] = self.epoch
+        try:
+            ws = await connect(f"{details.server_url}?{urlencode(params)}", max_size=None)
+        except (OSError, websockets.InvalidHandshake) as exc:
+            return 1006, str(exc)
+        self._ws = ws
+        try:
+            welcome = json.loads(await ws.recv())
+            await self._welcomed(welcome)
+            async for raw in ws:
+                if isinstance(raw, str):
+                    await self._deliver(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self._connected.clear()
+            self._ws = None
+        received = ws.protocol.close_rcvd
+        return (received.code, received.reason) if received else (1006, "connection lost")
+
+    async def _welcomed(self, welcome: dict[str, Any]) -> None:
+        self.welcome = welcome
+        head = int(welcome["seq"])
+        if self.last_seq is not None and not welcome.get("resumed"):
+            # The live log cannot replay what we missed: the transcript has what was kept.
+            for row in await self._client.messages(self.session_id, after_seq=self.last_seq):
+                if int(row["seq"]) <= head:
+                    await self._inbox.put(Delivery(int(row["seq"]), row["type"], row, True))
+            self.last_seq = head
+        elif self.last_seq is None:
+            self.last_seq = head
+        self.epoch = str(welcome.get("epoch") or "") or None
+        if self._ephemeral:
+            await self._inbox.put(Delivery(None, "welcome", welcome))
+        self._connected.set()
+
+    async def _deliver(self, frame: dict[str, Any]) -> None:
+        seq = frame.get("seq")
+        if isinstance(seq, int):
+            if self.last_seq is not None and seq <= self.last_seq:
+                return  # already delivered before a reconnect
+            self.last_seq = seq
+            await self._inbox.put(Delivery(seq, str(frame.get("type")), frame))
+        elif self._ephemeral:
+            await self._inbox.put(Delivery(None, str(frame.get("type")), frame))
