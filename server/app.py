@@ -16,16 +16,21 @@ from protocol import PROTOCOL_VERSION
 from server.api.errors import install_error_handlers
 from server.api.middleware import MetricsMiddleware
 from server.api.routes import auth, connection, health, sessions, topics, users
+from server.api.routes.goals import router as goals_router
+from server.api.routes.materials import router as materials_router
+from server.api.routes.progress import router as progress_router
+from server.api.routes.reports import router as reports_router
 from server.config import Settings
 from server.db.engine import create_engine, session_factory
 from server.live.factory import build_live_state
+from server.materials.search import DatabaseMaterialSearch
 from server.metrics import Metrics
+from server.progress.projector import ConceptProjector
 from server.rooms import endpoint
 from server.rooms.hub import Hub
 from server.rooms.transcript import TranscriptStore, TranscriptWriter
 from server.services import Services
 from server.tutor.factory import build_provider
-from server.tutor.knowledge import NoMaterials
 from server.tutor.service import TutorService
 
 log = logging.getLogger(__name__)
@@ -43,20 +48,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         live = await build_live_state(settings, seed=store.max_seq, consumer=consumer)
         hub = Hub(settings, live, metrics)
-        writer = TranscriptWriter(live.outbox, store, settings, metrics)
+        projector = ConceptProjector(db)
+        writer = TranscriptWriter(
+            live.outbox, store, settings, metrics, after_write=projector.after_write
+        )
         tutor = TutorService(
             settings,
             live,
             hub,
             db,
             build_provider(settings),
-            NoMaterials(),
+            DatabaseMaterialSearch(db),
             metrics,
             owner=consumer,
         )
         app.state.services = Services(settings, engine, db, live, hub, metrics, tutor)
         hub.start()
         writer.start()
+        projector.start()
         tutor.start()
         log.info(
             "studyroom ready (live state: %s)",
@@ -69,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await tutor.close()
             await hub.close()
             await writer.close()
+            await projector.close()
             await live.log.close()
             await engine.dispose()
 
@@ -82,5 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (users, auth, topics, sessions, connection, health):
         app.include_router(module.router)
+    app.include_router(reports_router)
+    app.include_router(goals_router)
+    app.include_router(progress_router)
+    app.include_router(materials_router)
     app.include_router(endpoint.router)
     return app

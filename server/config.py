@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -115,6 +116,18 @@ class Settings(BaseSettings):
 
     # REST.
     page_max: int = Field(default=500, ge=1)
+
+    # Uploaded study materials.
+    data_dir: Path = Field(
+        default=Path("./data"), description="Where uploaded files are kept (by content hash)."
+    )
+    upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    extract_timeout_s: float = Field(
+        default=30.0, gt=0, description="Reading one upload's text may take at most this long."
+    )
+    material_chunk_chars: int = Field(
+        default=1200, ge=100, le=20_000, description="Longest passage search returns."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

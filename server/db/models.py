@@ -118,3 +118,7 @@ class TranscriptEvent(Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+from server.db import material_models as _material_models  # noqa: E402,F401
+from server.db import progress_models as _progress_models  # noqa: E402,F401

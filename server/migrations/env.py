@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from server.db.material_models import include_reflected_name
 from server.db.models import Base
 
 target_metadata = Base.metadata
@@ -30,6 +31,8 @@ def _configure(**kwargs: object) -> None:
         # SQLite cannot ALTER most of a table in place; batch mode rebuilds it instead.
         render_as_batch=True,
         compare_type=True,
+        # The full-text index is engine-specific and not in the models; see material_models.
+        include_name=include_reflected_name,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,9 +93,16 @@ class TranscriptWriter:
     """Moves events from the outbox to the database until the process stops."""
 
     def __init__(
-        self, outbox: TranscriptOutbox, store: TranscriptStore, settings: Settings, metrics: Metrics
+        self,
+        outbox: TranscriptOutbox,
+        store: TranscriptStore,
+        settings: Settings,
+        metrics: Metrics,
+        after_write: Callable[[list[OutboxItem]], Awaitable[None]] | None = None,
     ) -> None:
         self._outbox = outbox
+        # Told about every batch once it is committed, e.g. to project it; must not raise.
+        self._after_write = after_write
         self._store = store
         self._settings = settings
         self._metrics = metrics
@@ -142,9 +150,13 @@ class TranscriptWriter:
                 return len(items)
             # A row the database refuses (its session was deleted) must not block the rest.
             await self._write_one_by_one(items)
+            if self._after_write is not None:
+                await self._after_write(items)
             return len(items)
         await self._outbox.ack(items)
         self._metrics.transcript_written.inc(len(items))
+        if self._after_write is not None:
+            await self._after_write(items)
         return len(items)
 
     async def _write_one_by_one(self, items: list[OutboxItem]) -> None:

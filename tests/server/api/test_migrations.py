@@ -15,24 +15,43 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from server.db.material_models import include_reflected_name, is_search_index_name
 from server.db.migrate import downgrade, migrate
 from server.db.models import Base
 
 PG_ADMIN_DSN = os.environ.get(
     "STUDYROOM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TABLES = {"users", "topics", "sessions", "memberships", "transcript_events"}
+TABLES = {
+    "users",
+    "topics",
+    "sessions",
+    "memberships",
+    "transcript_events",
+    "materials",
+    "material_chunks",
+    "goals",
+    "concept_progress",
+    "projected_events",
+    "projection_cursors",
+}
 
 
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": True}
+        connection,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "include_name": include_reflected_name,
+        },
     )
     return list(compare_metadata(context, Base.metadata))
 
 
 def _tables(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+    names = set(inspect(connection).get_table_names()) - {"alembic_version"}
+    return {name for name in names if not is_search_index_name(name)}
 
 
 async def _inspect(url: str) -> tuple[list[Any], set[str], str | None]:

@@ -1,0 +1,208 @@
+"""Study materials of a topic: upload, list, read, delete, and search their text.
+
+The topic's owner manages its materials; members of a session on the topic may read and
+search them. Anyone else gets 404, as if neither topic nor material existed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
+
+from server.api.deps import CurrentUser, DbDep, SettingsDep, get_visible_topic
+from server.api.material_schemas import MaterialPublic, SearchHit
+from server.api.schemas import error_responses
+from server.db.material_models import Material
+from server.db.models import Topic, User
+from server.materials.search import search_passages
+from server.materials.service import delete_material, ingest
+from server.materials.sniff import Unsupported
+from server.materials.storage import BlobStore
+from server.materials.upload import FIELD, UploadRejected, receive_upload
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["materials"])
+
+MATERIAL_NOT_FOUND = "material not found"
+STORAGE_UNAVAILABLE = "file storage unavailable"
+OWNER_ONLY = "only the topic's owner can change its materials"
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FIELD],
+                    "properties": {
+                        FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A PDF, Markdown or plain-text (UTF-8) file. The "
+                            "type is read from the content; the name only tells Markdown "
+                            "from plain text.",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def get_owned_topic(db: AsyncSession, user: User, topic_id: int) -> Topic:
+    """The topic if ``user`` owns it; 403 if they only study it, 404 if they cannot see it."""
+    topic = await get_visible_topic(db, user, topic_id)
+    if topic.owner_id != user.id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, OWNER_ONLY)
+    return topic
+
+
+async def get_visible_material(db: AsyncSession, user: User, material_id: int) -> Material:
+    """The material if ``user`` can see its topic; else 404."""
+    material = await db.get(Material, material_id)
+    if material is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, MATERIAL_NOT_FOUND)
+    try:
+        await get_visible_topic(db, user, material.topic_id)
+    except HTTPException:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, MATERIAL_NOT_FOUND) from None
+    return material
+
+
+@router.post(
+    "/api/topics/{topic_id}/materials",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MaterialPublic,
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        200: {
+            "model": MaterialPublic,
+            "description": "The topic already has a file with these exact bytes: that material.",
+        },
+        **error_responses(
+            (400, "Malformed multipart body."),
+            401,
+            (403, "Only the topic's owner can upload."),
+            404,
+            (413, "The file is larger than the upload limit."),
+            (415, "Not a PDF, Markdown or UTF-8 text file, or it could not be read."),
+            (422, "No 'file' field."),
+            (503, "The file storage is unavailable; retry later."),
+        ),
+    },
+)
+async def upload_material(
+    topic_id: int,
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    db: DbDep,
+    settings: SettingsDep,
+) -> Material:
+    """Add a file to the topic's materials: its text is cut into passages for search.
+
+    Uploading bytes the topic already has answers 200 with the existing material instead of
+    storing a copy. A refused upload leaves nothing behind.
+    """
+    await get_owned_topic(db, user, topic_id)
+    # The body may take minutes to arrive: hold no connection meanwhile.
+    await db.commit()
+    store = BlobStore(settings.data_dir)
+    try:
+        try:
+            staging = await asyncio.to_thread(store.new_staging_path)
+            staged = await receive_upload(request, staging, settings.upload_max_bytes)
+        except OSError as exc:
+            # The disk, not the client and not the database: full, read-only, missing.
+            log.error("cannot stage an upload under %s: %r", settings.data_dir, exc)
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                STORAGE_UNAVAILABLE,
+                headers={"Retry-After": "1"},
+            ) from None
+        material, created = await ingest(db, store, settings, topic_id, staged)
+    except UploadRejected as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+    except Unsupported as exc:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
+    except ClientDisconnect:
+        # Nobody will read this answer; it keeps a vanished client from being logged as a 500.
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the upload was interrupted") from None
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return material
+
+
+@router.get(
+    "/api/topics/{topic_id}/materials",
+    response_model=list[MaterialPublic],
+    responses=error_responses(401, 404),
+)
+async def list_materials(topic_id: int, user: CurrentUser, db: DbDep) -> Sequence[Material]:
+    """The topic's materials, newest first."""
+    await get_visible_topic(db, user, topic_id)
+    rows = await db.scalars(
+        select(Material).where(Material.topic_id == topic_id).order_by(Material.id.desc())
+    )
+    return rows.all()
+
+
+@router.get(
+    "/api/topics/{topic_id}/search",
+    response_model=list[SearchHit],
+    responses=error_responses(401, 404, 422),
+)
+async def search_materials(
+    topic_id: int,
+    user: CurrentUser,
+    db: DbDep,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="Words to look for.")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> list[SearchHit]:
+    """The passages of the topic's materials that best match ``q``, best first.
+
+    A passage matches when it has any of the words of ``q`` (stemmed, so "produces" finds
+    "produce"); passages with more and rarer matching words rank higher. ``q`` is plain
+    text: quotes and operators in it are not search syntax.
+    """
+    await get_visible_topic(db, user, topic_id)
+    found = await search_passages(db, topic_id, q, limit)
+    return [
+        SearchHit(
+            material_id=p.material_id, chunk_id=p.chunk_id, text=p.text, score=p.score, page=p.page
+        )
+        for p in found
+    ]
+
+
+@router.get(
+    "/api/materials/{material_id}",
+    response_model=MaterialPublic,
+    responses=error_responses(401, 404),
+)
+async def read_material(material_id: int, user: CurrentUser, db: DbDep) -> Material:
+    return await get_visible_material(db, user, material_id)
+
+
+@router.delete(
+    "/api/materials/{material_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, (403, "Only the topic's owner can delete."), 404),
+)
+async def remove_material(
+    material_id: int, user: CurrentUser, db: DbDep, settings: SettingsDep
+) -> Response:
+    """Delete the material and its passages (and its file, unless another topic has it)."""
+    material = await get_visible_material(db, user, material_id)
+    await get_owned_topic(db, user, material.topic_id)
+    await delete_material(db, BlobStore(settings.data_dir), material)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

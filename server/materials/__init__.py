@@ -1,0 +1,1 @@
+"""Study materials: receiving uploads, reading their text, storing it, and searching it."""

@@ -1,0 +1,1 @@
+"""Study data derived from the room transcript: per-concept progress and study goals."""
