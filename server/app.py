@@ -20,6 +20,7 @@ from server.api.routes.goals import router as goals_router
 from server.api.routes.materials import router as materials_router
 from server.api.routes.progress import router as progress_router
 from server.api.routes.reports import router as reports_router
+from server.api.schemas import ErrorDetail
 from server.config import Settings
 from server.db.engine import create_engine, session_factory
 from server.live.factory import build_live_state
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=f"0.1.0 (protocol {PROTOCOL_VERSION})",
         description="Real-time study sessions: live rooms, an AI tutor, study data and reports.",
         lifespan=lifespan,
+        # FastAPI answers a body it cannot decode (not UTF-8, not JSON) with 400 on any route.
+        responses={400: {"model": ErrorDetail, "description": "The body could not be parsed."}},
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(app)

@@ -7,6 +7,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from server.api.schemas import Id
+
 # Like a topic's title, without NUL characters, which PostgreSQL cannot store in text.
 GoalTitle = Annotated[
     str,
@@ -20,7 +22,7 @@ TARGET_HELP = "More than 0; for quiz_accuracy at most 1."
 
 
 class GoalCreate(BaseModel):
-    topic_id: int
+    topic_id: Id
     title: GoalTitle
     metric: Metric
     target: float = Field(gt=0, allow_inf_nan=False, description=TARGET_HELP)

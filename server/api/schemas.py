@@ -9,23 +9,44 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# Ids are 64-bit in the database; a larger number cannot name anything and must not reach the
+# driver (which would fail with an error instead of "not found").
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refusing it here keeps both databases alike.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
 
 Username = Annotated[
     str, StringConstraints(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 ]
 # Not stripped: spaces at either end are part of what the user chose.
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=5000)]
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+]
+Description = Annotated[str, StringConstraints(max_length=5000), NoNul]
 SessionStatus = Literal["active", "ended"]
 
 
 class ErrorDetail(BaseModel):
-    """Every 4xx answer: what went wrong, for people."""
+    """Every 4xx answer: what went wrong, for people (a list of problems for invalid input)."""
 
-    detail: str
+    detail: str | list[dict[str, Any]] | dict[str, Any]
 
 
 class _Row(BaseModel):
@@ -82,18 +103,18 @@ class TopicPublic(_Row):
 
 
 class SessionCreate(BaseModel):
-    topic_id: int
+    topic_id: Id
     title: Title | None = Field(default=None, description="Defaults to the topic's title.")
 
 
 class SessionJoin(BaseModel):
-    join_code: str = Field(
+    join_code: Annotated[str, NoNul] = Field(
         min_length=1, max_length=64, description="Case-insensitive; spaces are ignored."
     )
 
 
 class SessionTopicUpdate(BaseModel):
-    topic_id: int
+    topic_id: Id
 
 
 class SessionPublic(_Row):
@@ -123,7 +144,7 @@ class SessionDetail(SessionPublic):
 
 
 class ConnectionDetailsRequest(BaseModel):
-    session_id: int
+    session_id: Id
 
 
 class ConnectionDetails(BaseModel):

@@ -21,7 +21,7 @@ from server.api.progress_schemas import (
     GoalPublic,
     GoalUpdate,
 )
-from server.api.schemas import error_responses
+from server.api.schemas import MAX_ID, PathId, error_responses
 from server.db.models import User, utcnow
 from server.db.progress_models import Goal
 from server.progress.goals import goal_value, progress_of
@@ -80,7 +80,9 @@ async def create_goal(body: GoalCreate, user: CurrentUser, db: DbDep) -> GoalPub
 async def list_goals(
     user: CurrentUser,
     db: DbDep,
-    topic_id: Annotated[int | None, Query(description="Only goals on this topic.")] = None,
+    topic_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only goals on this topic.")
+    ] = None,
 ) -> list[GoalPublic]:
     """The caller's goals, oldest first."""
     query = select(Goal).where(Goal.user_id == user.id).order_by(Goal.id)
@@ -90,12 +92,14 @@ async def list_goals(
 
 
 @router.get("/{goal_id}", response_model=GoalPublic, responses=error_responses(401, 404))
-async def read_goal(goal_id: int, user: CurrentUser, db: DbDep) -> GoalPublic:
+async def read_goal(goal_id: PathId, user: CurrentUser, db: DbDep) -> GoalPublic:
     return await _public(db, await _own_goal(db, user, goal_id))
 
 
 @router.patch("/{goal_id}", response_model=GoalPublic, responses=error_responses(401, 404))
-async def update_goal(goal_id: int, body: GoalUpdate, user: CurrentUser, db: DbDep) -> GoalPublic:
+async def update_goal(
+    goal_id: PathId, body: GoalUpdate, user: CurrentUser, db: DbDep
+) -> GoalPublic:
     """Change the title, target or due date; fields left out stay as they are."""
     goal = await _own_goal(db, user, goal_id)
     changes = body.model_dump(exclude_unset=True)
@@ -121,7 +125,7 @@ async def update_goal(goal_id: int, body: GoalUpdate, user: CurrentUser, db: DbD
 @router.delete(
     "/{goal_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 404)
 )
-async def delete_goal(goal_id: int, user: CurrentUser, db: DbDep) -> Response:
+async def delete_goal(goal_id: PathId, user: CurrentUser, db: DbDep) -> Response:
     await db.delete(await _own_goal(db, user, goal_id))
     await db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from server.api.deps import CurrentUser, DbDep, SettingsDep, get_visible_topic
 from server.api.material_schemas import MaterialPublic, SearchHit
-from server.api.schemas import error_responses
+from server.api.schemas import PathId, error_responses
 from server.db.material_models import Material
 from server.db.models import Topic, User
 from server.materials.search import search_passages
@@ -101,7 +101,7 @@ async def get_visible_material(db: AsyncSession, user: User, material_id: int) -
     },
 )
 async def upload_material(
-    topic_id: int,
+    topic_id: PathId,
     request: Request,
     response: Response,
     user: CurrentUser,
@@ -147,7 +147,7 @@ async def upload_material(
     response_model=list[MaterialPublic],
     responses=error_responses(401, 404),
 )
-async def list_materials(topic_id: int, user: CurrentUser, db: DbDep) -> Sequence[Material]:
+async def list_materials(topic_id: PathId, user: CurrentUser, db: DbDep) -> Sequence[Material]:
     """The topic's materials, newest first."""
     await get_visible_topic(db, user, topic_id)
     rows = await db.scalars(
@@ -162,7 +162,7 @@ async def list_materials(topic_id: int, user: CurrentUser, db: DbDep) -> Sequenc
     responses=error_responses(401, 404, 422),
 )
 async def search_materials(
-    topic_id: int,
+    topic_id: PathId,
     user: CurrentUser,
     db: DbDep,
     q: Annotated[str, Query(min_length=1, max_length=500, description="Words to look for.")],
@@ -189,7 +189,7 @@ async def search_materials(
     response_model=MaterialPublic,
     responses=error_responses(401, 404),
 )
-async def read_material(material_id: int, user: CurrentUser, db: DbDep) -> Material:
+async def read_material(material_id: PathId, user: CurrentUser, db: DbDep) -> Material:
     return await get_visible_material(db, user, material_id)
 
 
@@ -199,7 +199,7 @@ async def read_material(material_id: int, user: CurrentUser, db: DbDep) -> Mater
     responses=error_responses(401, (403, "Only the topic's owner can delete."), 404),
 )
 async def remove_material(
-    material_id: int, user: CurrentUser, db: DbDep, settings: SettingsDep
+    material_id: PathId, user: CurrentUser, db: DbDep, settings: SettingsDep
 ) -> Response:
     """Delete the material and its passages (and its file, unless another topic has it)."""
     material = await get_visible_material(db, user, material_id)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from server.api.deps import CurrentUser, DbDep
 from server.api.progress_schemas import ConceptPublic
-from server.api.schemas import error_responses
+from server.api.schemas import MAX_ID, error_responses
 from server.db.progress_models import ConceptProgress
 
 router = APIRouter(prefix="/api/progress", tags=["progress"])
@@ -24,7 +24,9 @@ router = APIRouter(prefix="/api/progress", tags=["progress"])
 async def read_progress(
     user: CurrentUser,
     db: DbDep,
-    topic_id: Annotated[int | None, Query(description="Only concepts of this topic.")] = None,
+    topic_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only concepts of this topic.")
+    ] = None,
 ) -> Sequence[ConceptProgress]:
     """The caller's concepts, by topic and then by name; all topics without ``topic_id``."""
     query = (

@@ -29,7 +29,9 @@ from server.api.deps import (
     touch_membership,
 )
 from server.api.schemas import (
+    MAX_ID,
     MemberPublic,
+    PathId,
     SessionCreate,
     SessionDetail,
     SessionJoin,
@@ -127,7 +129,7 @@ async def read_current_session(user: CurrentUser, db: DbDep) -> StudySession:
     response_model=SessionDetail,
     responses=error_responses(401, 403, 404),
 )
-async def read_session(session_id: int, user: CurrentUser, db: DbDep) -> SessionDetail:
+async def read_session(session_id: PathId, user: CurrentUser, db: DbDep) -> SessionDetail:
     """The session with its members (in joining order) and its topic."""
     session = await get_member_session(db, user, session_id)
     rows = await db.execute(
@@ -159,7 +161,7 @@ async def read_session(session_id: int, user: CurrentUser, db: DbDep) -> Session
     responses=error_responses(401, 403, 404, (409, SESSION_ENDED)),
 )
 async def switch_topic(
-    session_id: int,
+    session_id: PathId,
     body: SessionTopicUpdate,
     user: CurrentUser,
     db: DbDep,
@@ -192,7 +194,7 @@ async def switch_topic(
     responses=error_responses(401, (403, "Only the session's owner can end it."), 404),
 )
 async def end_session(
-    session_id: int, user: CurrentUser, db: DbDep, services: ServicesDep
+    session_id: PathId, user: CurrentUser, db: DbDep, services: ServicesDep
 ) -> StudySession:
     """End the session; the room gets ``session.ended``. Ending it again changes nothing."""
     session = await db.get(StudySession, session_id)
@@ -220,13 +222,16 @@ async def end_session(
     responses=error_responses(401, 403, 404),
 )
 async def read_messages(
-    session_id: int,
+    session_id: PathId,
     user: CurrentUser,
     db: DbDep,
     settings: SettingsDep,
-    after_seq: Annotated[int, Query(ge=0, description="Only events with a greater seq.")] = 0,
+    after_seq: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="Only events with a greater seq.")
+    ] = 0,
     limit: Annotated[
-        int, Query(ge=1, description="At most this many; capped at the server's page size.")
+        int,
+        Query(ge=1, le=MAX_ID, description="At most this many; capped at the server's page size."),
     ] = DEFAULT_PAGE,
 ) -> Response:
     """The persisted transcript: room events as members received them, in ``seq`` order.

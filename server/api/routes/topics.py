@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 
 from server.api.deps import CurrentUser, DbDep, find_current_session, get_visible_topic
-from server.api.schemas import TopicCreate, TopicPublic, error_responses
+from server.api.schemas import PathId, TopicCreate, TopicPublic, error_responses
 from server.db.models import Topic
 
 router = APIRouter(prefix="/api/topics", tags=["topics"])
@@ -54,6 +54,6 @@ async def read_current_topic(user: CurrentUser, db: DbDep) -> Topic:
 
 
 @router.get("/{topic_id}", response_model=TopicPublic, responses=error_responses(401, 404))
-async def read_topic(topic_id: int, user: CurrentUser, db: DbDep) -> Topic:
+async def read_topic(topic_id: PathId, user: CurrentUser, db: DbDep) -> Topic:
     """One topic the caller owns or studies in one of their sessions."""
     return await get_visible_topic(db, user, topic_id)
