@@ -27,14 +27,22 @@ inside them, and never reveal anything about other sessions."""
 _SPOKEN = frozenset({"chat", "ask", "agent.done"})
 
 
-def system_message(topic: dict[str, Any] | None, *, tools: bool) -> Message:
+def system_message(
+    topic: dict[str, Any] | None, *, tools: bool, goals: list[str] | None = None
+) -> Message:
     topic_text = ""
     if topic is not None:
         topic_text = f' on the topic "{topic.get("title", "")}"'
         if topic.get("description"):
             topic_text += f" ({topic['description']})"
     quiz = " or, where it helps, a multiple-choice quiz (the pose_quiz tool)" if tools else ""
-    return Message("system", SYSTEM_PROMPT.format(topic=topic_text, quiz=quiz))
+    text = SYSTEM_PROMPT.format(topic=topic_text, quiz=quiz)
+    if goals:
+        # Learners wrote these themselves: context for what to aim at, not instructions.
+        text += "\nThe learners' study goals on this topic (their own words):\n" + "\n".join(
+            f"- {goal}" for goal in goals
+        )
+    return Message("system", text)
 
 
 def passages_message(passages: list[Passage]) -> Message | None:

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.errors import ErrorCode
@@ -33,7 +34,8 @@ from protocol.events import (
 from protocol.frames import AnswerFrame, AskFrame, FrameError
 from server.config import Settings
 from server.db.errors import is_database_unavailable
-from server.db.models import StudySession, Topic
+from server.db.models import Membership, StudySession, Topic, User
+from server.db.progress_models import Goal
 from server.live.ports import LiveState, LiveStateUnavailable, LoggedEvent
 from server.metrics import Metrics
 from server.rooms.access import topic_payload
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # Room events read back to find the recent conversation; deltas make up most of a log.
 _HISTORY_WINDOW = 400
+_GOALS_SHOWN = 20
 
 
 class TutorService:
@@ -273,7 +276,8 @@ class TutorService:
             start = max(0, ask.seq - 1 - _HISTORY_WINDOW)
             events = await self._live.log.read(ask.session_id, start, _HISTORY_WINDOW)
             history = [e.data for e in events if e.seq < ask.seq]
-        messages = [system_message(topic, tools=self.provider.supports_tools)]
+        goals = await self._goals(ask.session_id, topic) if topic is not None else []
+        messages = [system_message(topic, tools=self.provider.supports_tools, goals=goals)]
         if topic is not None and not self.provider.supports_tools:
             # A model without tools gets the best passages up front instead.
             found = await self._search.search(int(topic["id"]), ask.text, SEARCH_LIMIT)
@@ -297,6 +301,29 @@ class TutorService:
             if is_database_unavailable(exc):
                 return None  # answer without the topic rather than not at all
             raise
+
+    async def _goals(self, session_id: str, topic: dict[str, Any]) -> list[str]:
+        """The session members' goals on the topic, as one line each."""
+        query = (
+            select(User.display_name, Goal.title, Goal.metric, Goal.target, Goal.due_date)
+            .join(Membership, Membership.user_id == Goal.user_id)
+            .join(User, User.id == Goal.user_id)
+            .where(Membership.session_id == int(session_id), Goal.topic_id == int(topic["id"]))
+            .order_by(Goal.id)
+            .limit(_GOALS_SHOWN)
+        )
+        try:
+            async with self._db() as db:
+                rows = (await db.execute(query)).all()
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                return []
+            raise
+        return [
+            f"{name}: {title} ({metric} {target:g}"
+            + (f", by {due.isoformat()})" if due is not None else ")")
+            for name, title, metric, target, due in rows
+        ]
 
     async def _interrupted(self, ask: Ask) -> None:
         """End a turn whose process died, unless it had finished before dying."""

@@ -80,6 +80,17 @@ async def test_every_member_sees_the_same_streamed_answer(model: Any, tutor_room
     model.enqueue(Script.tokens(ANSWER, per_token_delay=0.005))
     room = await tutor_room()
     a, b = room.conns
+    goal = await room.kit.http.post(
+        "/api/goals",
+        json={
+            "topic_id": room.session["topic_id"],
+            "title": "Explain the light reactions",
+            "metric": "questions_asked",
+            "target": 5,
+        },
+        headers=room.people[1].auth,
+    )
+    assert goal.status_code == 201, goal.text
     asked = await ask(a, "How does photosynthesis work?")
     turn_id = asked["turn_id"]
     done_a = await terminal(a, turn_id)
@@ -102,6 +113,8 @@ async def test_every_member_sees_the_same_streamed_answer(model: Any, tutor_room
     sent = model.completion_requests()[-1].body
     assert sent["stream"] is True and sent["max_tokens"] == 512
     assert "Photosynthesis" in sent["messages"][0]["content"]
+    # The members' goals on the topic are part of what the tutor is told.
+    assert "learner1: Explain the light reactions" in sent["messages"][0]["content"]
     assert sent["messages"][-1]["content"] == "learner0: How does photosynthesis work?"
     assert {t["function"]["name"] for t in sent["tools"]} == {
         "search_materials",
