@@ -115,6 +115,7 @@ class MemoryRoomLog:
         for session_id, log in tuple(self._logs.items()):
             if not log.listeners and now - log.touched >= self._idle_ttl_s:
                 del self._logs[session_id]
+                self._turns.forget(session_id)
 
     async def signal(self, session_id: str, frame: str) -> None:
         log = self._logs.get(session_id)
@@ -242,6 +243,14 @@ class MemoryTutorState:
         self._started: dict[str, int] = {}
         self._cancelled: set[tuple[str, str]] = set()
         self._quizzes: dict[tuple[str, str], str] = {}
+
+    def forget(self, session_id: str) -> None:
+        """Drop everything kept for a session whose log expired, as its Redis keys would."""
+        self._asks.pop(session_id, None)
+        self._leases.pop(session_id, None)
+        self._started.pop(session_id, None)
+        self._cancelled = {key for key in self._cancelled if key[0] != session_id}
+        self._quizzes = {key: v for key, v in self._quizzes.items() if key[0] != session_id}
 
     def put(self, session_id: str, event: LoggedEvent) -> None:
         # Appends happen in seq order, so the list stays sorted.

@@ -19,10 +19,3 @@ class MaterialSearch(Protocol):
     async def search(self, topic_id: int, query: str, limit: int) -> list[Passage]:
         """The passages of ``topic_id``'s materials that best match ``query``, best first."""
         ...
-
-
-class NoMaterials:
-    """A topic without uploaded materials: nothing to cite."""
-
-    async def search(self, topic_id: int, query: str, limit: int) -> list[Passage]:
-        return []

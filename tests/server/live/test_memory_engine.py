@@ -11,11 +11,14 @@ async def seed(_: str) -> int:
 
 async def test_idle_logs_are_forgotten_like_redis_expires_them() -> None:
     now = [0.0]
+    tutor = MemoryTutorState()
+    await tutor.put_quiz("idle", "q1", "{}")
+    await tutor.put_quiz("busy", "q1", "{}")
     log = MemoryRoomLog(
         retention=10,
         seed=seed,
         outbox=MemoryOutbox(),
-        turns=MemoryTutorState(),
+        turns=tutor,
         idle_ttl_s=100,
         clock=lambda: now[0],
     )
@@ -33,6 +36,9 @@ async def test_idle_logs_are_forgotten_like_redis_expires_them() -> None:
     # Touched 70 s ago, or listened to: kept.
     assert (await log.window("busy")).head == 2
     assert [e.seq for e in await log.read("busy", 0)] == [1, 2]
+    # The tutor's state of a forgotten session goes with its log.
+    assert await tutor.get_quiz("idle", "q1") is None
+    assert await tutor.get_quiz("busy", "q1") == "{}"
     await sub.close()
 
 
