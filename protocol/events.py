@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from protocol.errors import ErrorCode
 
@@ -135,6 +135,36 @@ class TopicChangedEvent(RoomEvent):
 
 class SessionEndedEvent(RoomEvent):
     type: Literal["session.ended"] = "session.ended"
+
+
+AnyRoomEvent = Annotated[
+    PresenceEvent
+    | ChatEvent
+    | AskEvent
+    | AgentStartEvent
+    | AgentDeltaEvent
+    | AgentDoneEvent
+    | AgentErrorEvent
+    | QuizEvent
+    | QuizResultEvent
+    | ProgressEvent
+    | TopicChangedEvent
+    | SessionEndedEvent,
+    Field(discriminator="type"),
+]
+_ROOM_EVENTS: TypeAdapter[AnyRoomEvent] = TypeAdapter(AnyRoomEvent)
+
+
+def parse_room_event(data: dict[str, Any]) -> AnyRoomEvent | None:
+    """A received room event as its typed model (``seq`` is not part of it).
+
+    ``None`` for a type this version does not know or a shape it cannot read, so a client
+    keeps working when a newer server adds events.
+    """
+    try:
+        return _ROOM_EVENTS.validate_python(data)
+    except ValidationError:
+        return None
 
 
 # Events that are worth keeping in the transcript. Everything else a room log carries is

@@ -1,44 +1,29 @@
-"""The REST half of the SDK: accounts, topics, sessions, connection details, the transcript."""
+"""The REST half of the SDK: accounts, topics, sessions, materials, goals, progress, reports."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 
 from clients.sdk.errors import ApiError
-
-
-class Topic(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: int
-    title: str
-    description: str | None = None
-    owner_id: int
-
-
-class Session(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: int
-    title: str
-    topic_id: int | None
-    status: str
-    join_code: str
-    owner_id: int
-
-
-class ConnectionDetails(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    server_url: str
-    session_id: int
-    participant_name: str
-    participant_token: str
-    expires_at: str
+from clients.sdk.models import (
+    ConceptProgress,
+    ConnectionDetails,
+    Goal,
+    HistoryBucket,
+    Material,
+    Metric,
+    SearchHit,
+    Session,
+    SessionReport,
+    Topic,
+    User,
+)
+from clients.sdk.upload import MultipartFile, ProgressCallback
 
 
 class StudyroomClient:
@@ -78,14 +63,11 @@ class StudyroomClient:
 
     # accounts
 
-    async def register(
-        self, username: str, password: str, display_name: str | None = None
-    ) -> dict[str, Any]:
+    async def register(self, username: str, password: str, display_name: str | None = None) -> User:
         body = {"username": username, "password": password}
         if display_name:
             body["display_name"] = display_name
-        created: dict[str, Any] = await self._call("POST", "/api/users", json=body)
-        return created
+        return User.model_validate(await self._call("POST", "/api/users", json=body))
 
     async def login(self, username: str, password: str) -> str:
         """Get an access token and use it for every later call."""
@@ -106,6 +88,9 @@ class StudyroomClient:
     async def topics(self) -> list[Topic]:
         return [Topic.model_validate(t) for t in await self._call("GET", "/api/topics")]
 
+    async def topic(self, topic_id: int) -> Topic:
+        return Topic.model_validate(await self._call("GET", f"/api/topics/{topic_id}"))
+
     async def create_session(self, topic_id: int, title: str | None = None) -> Session:
         body: dict[str, Any] = {"topic_id": topic_id}
         if title is not None:
@@ -116,9 +101,27 @@ class StudyroomClient:
         answer = await self._call("POST", "/api/sessions/join", json={"join_code": join_code})
         return Session.model_validate(answer)
 
-    async def session(self, session_id: int) -> dict[str, Any]:
-        found: dict[str, Any] = await self._call("GET", f"/api/sessions/{session_id}")
-        return found
+    async def session(self, session_id: int) -> Session:
+        """The session; its ``members`` and ``topic`` are kept as extra fields."""
+        return Session.model_validate(await self._call("GET", f"/api/sessions/{session_id}"))
+
+    async def current_session(self) -> Session | None:
+        """The caller's most recently active session that has not ended, if any."""
+        try:
+            return Session.model_validate(await self._call("GET", "/api/sessions/current"))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def change_topic(self, session_id: int, topic_id: int) -> Session:
+        answer = await self._call(
+            "PUT", f"/api/sessions/{session_id}/topic", json={"topic_id": topic_id}
+        )
+        return Session.model_validate(answer)
+
+    async def end_session(self, session_id: int) -> Session:
+        return Session.model_validate(await self._call("POST", f"/api/sessions/{session_id}/end"))
 
     async def connection_details(self, session_id: int) -> ConnectionDetails:
         answer = await self._call(
@@ -139,6 +142,120 @@ class StudyroomClient:
             if len(page) < 500:
                 return out
             after_seq = int(page[-1]["seq"])
+
+    # study materials
+
+    async def upload(
+        self,
+        topic_id: int,
+        path: str | Path,
+        *,
+        filename: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Material:
+        """Upload a PDF, Markdown or text file, streamed from disk.
+
+        ``on_progress(sent, total)`` is called as the body is sent. Uploading a file the topic
+        already holds answers the existing material.
+        """
+        part = MultipartFile(Path(path), filename=filename)
+        answer = await self._call(
+            "POST",
+            f"/api/topics/{topic_id}/materials",
+            content=part.body(on_progress),
+            headers=dict(part.headers),
+        )
+        return Material.model_validate(answer)
+
+    async def materials(self, topic_id: int) -> list[Material]:
+        rows = await self._call("GET", f"/api/topics/{topic_id}/materials")
+        return [Material.model_validate(row) for row in rows]
+
+    async def material(self, material_id: int) -> Material:
+        return Material.model_validate(await self._call("GET", f"/api/materials/{material_id}"))
+
+    async def delete_material(self, material_id: int) -> None:
+        await self._call("DELETE", f"/api/materials/{material_id}")
+
+    async def search(self, topic_id: int, query: str, limit: int = 5) -> list[SearchHit]:
+        rows = await self._call(
+            "GET", f"/api/topics/{topic_id}/search", params={"q": query, "limit": limit}
+        )
+        return [SearchHit.model_validate(row) for row in rows]
+
+    # goals and progress
+
+    async def create_goal(
+        self,
+        topic_id: int,
+        title: str,
+        metric: Metric,
+        target: float,
+        due_date: date | None = None,
+    ) -> Goal:
+        body: dict[str, Any] = {
+            "topic_id": topic_id,
+            "title": title,
+            "metric": metric,
+            "target": target,
+        }
+        if due_date is not None:
+            body["due_date"] = due_date.isoformat()
+        return Goal.model_validate(await self._call("POST", "/api/goals", json=body))
+
+    async def goals(self, topic_id: int | None = None) -> list[Goal]:
+        params = {} if topic_id is None else {"topic_id": topic_id}
+        return [
+            Goal.model_validate(g) for g in await self._call("GET", "/api/goals", params=params)
+        ]
+
+    async def update_goal(
+        self,
+        goal_id: int,
+        *,
+        title: str | None = None,
+        target: float | None = None,
+        due_date: date | None = None,
+    ) -> Goal:
+        body: dict[str, Any] = {}
+        if title is not None:
+            body["title"] = title
+        if target is not None:
+            body["target"] = target
+        if due_date is not None:
+            body["due_date"] = due_date.isoformat()
+        return Goal.model_validate(await self._call("PATCH", f"/api/goals/{goal_id}", json=body))
+
+    async def delete_goal(self, goal_id: int) -> None:
+        await self._call("DELETE", f"/api/goals/{goal_id}")
+
+    async def progress(self, topic_id: int | None = None) -> list[ConceptProgress]:
+        params = {} if topic_id is None else {"topic_id": topic_id}
+        rows = await self._call("GET", "/api/progress", params=params)
+        return [ConceptProgress.model_validate(row) for row in rows]
+
+    # reports
+
+    async def report(self, session_id: int) -> SessionReport:
+        answer = await self._call("GET", f"/api/sessions/{session_id}/report")
+        return SessionReport.model_validate(answer)
+
+    async def history(
+        self,
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        bucket: Literal["day", "week"] = "day",
+    ) -> list[HistoryBucket]:
+        """The caller's study history (default: the last 30 days), one row per bucket."""
+        params: dict[str, str] = {"bucket": bucket}
+        if start is not None:
+            params["from"] = start.isoformat()
+        if end is not None:
+            params["to"] = end.isoformat()
+        rows = await self._call("GET", "/api/metrics/history", params=params)
+        return [HistoryBucket.model_validate(row) for row in rows]
+
+    # the live room
 
     def room(self, session_id: int, **options: Any) -> Any:
         """The session's live room (an async context manager and iterator of deliveries)."""

@@ -13,6 +13,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from clients.sdk.errors import RoomClosed
 from protocol.errors import FINAL_CLOSE_CODES, CloseCode
+from protocol.events import AnyRoomEvent, parse_room_event
 
 if TYPE_CHECKING:
     from clients.sdk.rest import StudyroomClient
@@ -38,6 +40,14 @@ class Delivery:
     data: dict[str, Any]
     # True when it came from the transcript after the live log could not replay it.
     reloaded: bool = False
+
+    @cached_property
+    def event(self) -> AnyRoomEvent | None:
+        """The room event as a typed model (``ChatEvent``, ``AgentDeltaEvent``, …).
+
+        ``None`` for ephemeral frames and for event types this SDK version does not know.
+        """
+        return None if self.seq is None else parse_room_event(self.data)
 
 
 class Room:
