@@ -18,10 +18,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode
 
+import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from clients.sdk.errors import RoomClosed
+from clients.sdk.errors import ApiError, RoomClosed
 from protocol.errors import FINAL_CLOSE_CODES, CloseCode
 from protocol.events import AnyRoomEvent, parse_room_event
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from clients.sdk.rest import StudyroomClient
 
 log = logging.getLogger(__name__)
+
+# A refused request for connection details, as the close code a refused socket would carry.
+_REFUSED_CLOSE_CODES = {401: 4401, 403: 4403, 404: 4403, 409: 4410, 410: 4410}
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Room:
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._welcomed_now = False
         self.reconnects = 0
 
     # lifecycle
@@ -169,7 +174,10 @@ class Room:
         backoff = 0.2
         try:
             while not self._closed:
+                self._welcomed_now = False
                 code, reason = await self._session()
+                if self._welcomed_now:
+                    backoff = 0.2  # that connection worked: start over from a short wait
                 if self._closed:
                     return
                 if code in FINAL_CLOSE_CODES and code != CloseCode.UNAUTHORIZED:
@@ -186,7 +194,15 @@ class Room:
 
     async def _session(self) -> tuple[int, str]:
         """One connection, from handshake to close; returns the close code and reason."""
-        details = await self._client.connection_details(self.session_id)
+        try:
+            details = await self._client.connection_details(self.session_id)
+        except httpx.TransportError as exc:
+            return 1006, f"server unreachable: {exc}"
+        except ApiError as exc:
+            if exc.status >= 500 or exc.status == 429:
+                return CloseCode.TRY_AGAIN_LATER, str(exc)
+            # Not a member any more, the session ended or is gone: rejoining cannot help.
+            raise RoomClosed(_REFUSED_CLOSE_CODES.get(exc.status, 4403), str(exc)) from exc
         params: dict[str, Any] = {"token": details.participant_token}
         if self.last_seq is not None:
             params["last_seq"] = self.last_seq
@@ -225,6 +241,7 @@ class Room:
         self.epoch = str(welcome.get("epoch") or "") or None
         if self._ephemeral:
             await self._inbox.put(Delivery(None, "welcome", welcome))
+        self._welcomed_now = True
         self._connected.set()
 
     async def _deliver(self, frame: dict[str, Any]) -> None:

@@ -10,50 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-
-class Relay:
-    """A TCP relay to the database that a test can cut and restore, like a network fault."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.close()
-            return
-        self._pipes.update((writer, up_writer))
-        await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
-        )
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            self._pipes.discard(writer)
-            writer.close()
-
-    async def sever(self) -> None:
-        """Drop every connection and refuse new ones, as a database host that went away."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in tuple(self._pipes):
-            writer.transport.abort()
-
-    async def stop(self) -> None:
-        await self.sever()
+from tests.fakes.tcp_relay import Relay
 
 
 @pytest.fixture
@@ -62,7 +19,7 @@ async def relay(backend: Any) -> AsyncIterator[Relay | None]:
         yield None
         return
     parts = urlsplit(backend.database_url.replace("+asyncpg", ""))
-    proxy = Relay(parts.hostname or "127.0.0.1", parts.port or 5432)
+    proxy = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
     await proxy.start()
     yield proxy
     await proxy.stop()
