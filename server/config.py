@@ -85,9 +85,9 @@ class Settings(BaseSettings):
     # Per-socket limits.
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     send_queue_max: int = Field(default=512, ge=8)
-    send_timeout_s: float = Field(default=10.0, gt=0)
+    send_timeout_s: float = Field(default=5.0, gt=0)
     ws_send_buffer_bytes: int = Field(
-        default=256 * 1024,
+        default=64 * 1024,
         ge=4096,
         description="Kernel send buffer of each room socket; bounds what a stalled client can "
         "hold before its queue fills and it is closed with 4008.",
