@@ -8,6 +8,7 @@ import secrets
 
 import typer
 
+from clients.cli import add_client_commands
 from server.config import Settings
 
 app = typer.Typer(
@@ -77,6 +78,10 @@ def migrate_command() -> None:
     settings = _settings()
     migrate(settings.database_url)
     typer.echo("database is up to date")
+
+
+# The learner's terminal client (login, topics, sessions, chat, upload, report, …).
+add_client_commands(app)
 
 
 def main() -> None:

@@ -1,0 +1,204 @@
+"""Accounts: register, login, logout and whoami (also ``status``)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from clients.cli import config
+from clients.cli.runtime import (
+    fail,
+    print_json,
+    run,
+    signed_in,
+    signed_in_client,
+    stdout,
+)
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="STUDYROOM_SERVER",
+        help=f"Server address (default: the saved one, else {config.DEFAULT_SERVER}).",
+        show_default=False,
+    ),
+]
+UsernameOption = Annotated[str | None, typer.Option("--username", "-u", show_default=False)]
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+]
+
+
+def server_address(url: str) -> str:
+    """A server base URL as the SDK wants it, or a clear refusal."""
+    address = url.strip().rstrip("/")
+    parts = urlsplit(address)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        fail(f"--server must be an http:// or https:// address, not {url!r}")
+    return address
+
+
+def ask_username(given: str | None, saved: str | None) -> str:
+    if given is None and not sys.stdin.isatty():
+        fail("stdin is not a terminal: pass --username")
+    username = given if given is not None else typer.prompt("Username", default=saved)
+    username = username.strip()
+    if not username:
+        fail("the username must not be empty")
+    return username
+
+
+def read_password(from_stdin: bool, *, confirm: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    else:
+        fail("stdin is not a terminal: pass the password with --password-stdin")
+    if not password:
+        fail("the password must not be empty")
+    return password
+
+
+def until(moment: datetime) -> str:
+    """``2025-01-01 09:00 UTC (in 23 h)``: when, and how far away."""
+    left = (moment - datetime.now(UTC)).total_seconds()
+    if left >= 2 * 86400:
+        distance = f"in {left / 86400:.0f} days"
+    elif left >= 3600:
+        distance = f"in {left / 3600:.0f} h"
+    else:
+        distance = f"in {max(left, 0) / 60:.0f} min"
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({distance})"
+
+
+async def sign_in(server: str, username: str, password: str) -> config.Credentials:
+    """Log in and save the token; a wrong password is said plainly."""
+    from clients.sdk import ApiError, StudyroomClient
+
+    async with StudyroomClient(server) as client:
+        try:
+            token = await client.login(username, password)
+        except ApiError as exc:
+            if exc.status == 401:
+                fail("wrong username or password")
+            raise
+    expiry = config.token_expiry(token)
+    credentials = config.Credentials(
+        server=server,
+        username=username,
+        access_token=token,
+        expires_at=expiry.isoformat() if expiry else None,
+    )
+    config.save(credentials)
+    return credentials
+
+
+def register_commands(app: typer.Typer, panel: str) -> None:
+    @app.command(rich_help_panel=panel)
+    def register(
+        server: ServerOption = None,
+        username: UsernameOption = None,
+        display_name: Annotated[
+            str | None, typer.Option("--display-name", help="Name shown to others.")
+        ] = None,
+        password_stdin: PasswordStdinOption = False,
+    ) -> None:
+        """Create an account and log in with it."""
+        run(_register(server, username, display_name, password_stdin), server)
+
+    @app.command(rich_help_panel=panel)
+    def login(
+        server: ServerOption = None,
+        username: UsernameOption = None,
+        password_stdin: PasswordStdinOption = False,
+    ) -> None:
+        """Log in; the token is kept in the config file (see `studyroom whoami`)."""
+        run(_login(server, username, password_stdin), server)
+
+    @app.command(rich_help_panel=panel)
+    def logout() -> None:
+        """Forget the saved token (the server address and username stay)."""
+        run(_logout())
+
+    @app.command(rich_help_panel=panel)
+    def whoami(
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Who is logged in, where, until when, and the current session."""
+        run(_whoami(as_json))
+
+    app.command("status", hidden=True, help="Same as whoami.")(whoami)
+
+
+async def _register(
+    server: str | None, username: str | None, display_name: str | None, password_stdin: bool
+) -> None:
+    from clients.sdk import ApiError, StudyroomClient
+
+    saved = config.load()
+    address = server_address(server or saved.server)
+    name = ask_username(username, None)
+    password = read_password(password_stdin, confirm=True)
+    async with StudyroomClient(address) as client:
+        try:
+            user = await client.register(name, password, display_name=display_name)
+        except ApiError as exc:
+            if exc.status == 409:
+                fail(f"the username {name!r} is taken")
+            raise
+    await sign_in(address, name, password)
+    stdout().print(f"registered and logged in as {user.username} at {address}")
+
+
+async def _login(server: str | None, username: str | None, password_stdin: bool) -> None:
+    saved = config.load()
+    address = server_address(server or saved.server)
+    name = ask_username(username, saved.username)
+    password = read_password(password_stdin, confirm=False)
+    credentials = await sign_in(address, name, password)
+    expiry = credentials.expiry()
+    valid = f"; the login is valid until {until(expiry)}" if expiry else ""
+    stdout().print(f"logged in as {name} at {address}{valid}")
+
+
+async def _logout() -> None:
+    saved = config.load()
+    if not saved.access_token:
+        stdout().print("not logged in")
+        return
+    config.save(config.Credentials(server=saved.server, username=saved.username))
+    stdout().print(f"logged out {saved.username or ''}".rstrip())
+
+
+async def _whoami(as_json: bool) -> None:
+    credentials = signed_in()
+    async with signed_in_client() as client:
+        # Any authenticated call proves the token is still accepted.
+        current = await client.current_session()
+    expiry = credentials.expiry()
+    if as_json:
+        print_json(
+            {
+                "server": credentials.server,
+                "username": credentials.username,
+                "expires_at": credentials.expires_at,
+                "current_session": current.model_dump(mode="json") if current else None,
+            }
+        )
+        return
+    out = stdout()
+    out.print(f"{credentials.username} at {credentials.server}")
+    if expiry:
+        out.print(f"login valid until {until(expiry)}")
+    if current:
+        out.print(
+            f"current session: {current.id} {current.title!r} (join code {current.join_code})"
+        )
+    else:
+        out.print("no current session")

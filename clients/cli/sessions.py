@@ -1,0 +1,150 @@
+"""``studyroom sessions``: create one on a topic, join by code, see the current one, end one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from clients.cli.display import JsonOption, when
+from clients.cli.runtime import fail, print_json, run, signed_in_client, stdout
+
+if TYPE_CHECKING:
+    from clients.sdk.models import Session
+
+sessions_app = typer.Typer(help="Study sessions: create, join, current, show, end.")
+
+SessionIdArgument = Annotated[int, typer.Argument(help="The session's id.", min=1)]
+
+
+@sessions_app.command("create")
+def create_session(
+    topic: Annotated[int, typer.Option("--topic", "-t", help="The topic's id.", min=1)],
+    title: Annotated[str | None, typer.Option("--title", help="Default: the topic's.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a session on a topic; share the join code with the others."""
+    run(_create(topic, title, as_json))
+
+
+@sessions_app.command("join")
+def join_session(
+    code: Annotated[str, typer.Argument(help="The join code someone shared with you.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Join a session by its code."""
+    run(_join(code, as_json))
+
+
+@sessions_app.command("current")
+def current_session(as_json: JsonOption = False) -> None:
+    """Your most recently active session that has not ended (exit code 1 if none)."""
+    run(_current(as_json))
+
+
+@sessions_app.command("show")
+def show_session(session_id: SessionIdArgument, as_json: JsonOption = False) -> None:
+    """One session with its topic and members."""
+    run(_show(session_id, as_json))
+
+
+@sessions_app.command("end")
+def end_session(session_id: SessionIdArgument, as_json: JsonOption = False) -> None:
+    """End a session you own; everyone in its room is told."""
+    run(_end(session_id, as_json))
+
+
+def show_detail(session: Session) -> None:
+    from rich.table import Table
+
+    extra: dict[str, Any] = session.model_extra or {}
+    topic = extra.get("topic") or {}
+    members = extra.get("members") or []
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("session", f"{session.id}: {session.title}")
+    table.add_row("status", session.status)
+    table.add_row("join code", session.join_code)
+    if topic:
+        table.add_row("topic", f"{topic.get('id')}: {topic.get('title')}")
+    table.add_row("created", when(session.created_at))
+    if members:
+        names = ", ".join(str(m.get("display_name") or m.get("username")) for m in members)
+        table.add_row("members", names)
+    stdout().print(table)
+
+
+def show_join_code(session: Session) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    body = Text.assemble(
+        ("join code  ", "dim"),
+        (session.join_code, "bold reverse"),
+        "\n",
+        ("others join with  ", "dim"),
+        f"studyroom sessions join {session.join_code}",
+        "\n",
+        ("enter the room with  ", "dim"),
+        f"studyroom chat {session.id}",
+    )
+    title = f"session {session.id}: {session.title}"
+    stdout().print(Panel(body, title=title, title_align="left", expand=False))
+
+
+async def _create(topic_id: int, title: str | None, as_json: bool) -> None:
+    if title is not None and not title.strip():
+        fail("the title must not be blank")
+    async with signed_in_client() as client:
+        session = await client.create_session(topic_id, title.strip() if title else None)
+    if as_json:
+        print_json(session.model_dump(mode="json"))
+    else:
+        show_join_code(session)
+
+
+async def _join(code: str, as_json: bool) -> None:
+    if not code.strip():
+        fail("the join code must not be blank")
+    async with signed_in_client() as client:
+        session = await client.join(code.strip())
+    if as_json:
+        print_json(session.model_dump(mode="json"))
+        return
+    stdout().print(f"joined session {session.id}: {session.title}")
+    stdout().print(f"enter the room with: studyroom chat {session.id}", style="dim")
+
+
+async def _current(as_json: bool) -> None:
+    async with signed_in_client() as client:
+        current = await client.current_session()
+        detail = await client.session(current.id) if current else None
+    if detail is None:
+        if as_json:
+            print_json(None)
+        else:
+            stdout().print("no current session: create one or join one with a code")
+        raise typer.Exit(1)
+    if as_json:
+        print_json(detail.model_dump(mode="json"))
+    else:
+        show_detail(detail)
+
+
+async def _show(session_id: int, as_json: bool) -> None:
+    async with signed_in_client() as client:
+        detail = await client.session(session_id)
+    if as_json:
+        print_json(detail.model_dump(mode="json"))
+    else:
+        show_detail(detail)
+
+
+async def _end(session_id: int, as_json: bool) -> None:
+    async with signed_in_client() as client:
+        session = await client.end_session(session_id)
+    if as_json:
+        print_json(session.model_dump(mode="json"))
+    else:
+        stdout().print(f"ended session {session.id}: {session.title}")

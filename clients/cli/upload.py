@@ -1,0 +1,95 @@
+"""``studyroom upload``: send a study material to a topic, with a progress bar."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from clients.cli.display import JsonOption
+from clients.cli.runtime import describe_detail, fail, print_json, run, signed_in_client, stdout
+
+
+def register_commands(app: typer.Typer, panel: str) -> None:
+    @app.command(rich_help_panel=panel)
+    def upload(
+        file: Annotated[Path, typer.Argument(help="A PDF, Markdown or plain text file.")],
+        topic: Annotated[int, typer.Option("--topic", "-t", help="The topic's id.", min=1)],
+        as_json: JsonOption = False,
+    ) -> None:
+        """Upload a study material to one of your topics; the tutor searches it."""
+        run(_upload(file, topic, as_json))
+
+
+def readable_file(path: Path) -> Path:
+    if not path.exists():
+        fail(f"no such file: {path}")
+    if not path.is_file():
+        fail(f"not a file: {path}")
+    if not os.access(path, os.R_OK):
+        fail(f"cannot read {path}: permission denied")
+    return path
+
+
+def size(n_bytes: int) -> str:
+    if n_bytes < 1000:
+        return f"{n_bytes} bytes"
+    value = n_bytes / 1000
+    for unit in ("kB", "MB"):
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+async def _upload(file: Path, topic_id: int, as_json: bool) -> None:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    from clients.sdk import ApiError
+
+    path = readable_file(file)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=stdout(),
+        # Scripts that asked for JSON get JSON alone on stdout.
+        disable=as_json,
+    )
+    task = progress.add_task(f"uploading {path.name}", total=path.stat().st_size or None)
+
+    def advance(sent: int, total: int) -> None:
+        progress.update(task, completed=sent, total=total)
+        if sent >= total:
+            progress.update(task, description=f"processing {path.name}")
+
+    async with signed_in_client() as client:
+        try:
+            with progress:
+                material = await client.upload(topic_id, path, on_progress=advance)
+                progress.update(task, description=f"uploaded {path.name}")
+        except ApiError as exc:
+            if exc.status == 413:
+                fail(f"{path.name} is too large for this server: {describe_detail(exc.detail)}")
+            if exc.status == 415:
+                fail(f"the server cannot use {path.name}: {describe_detail(exc.detail)}")
+            raise
+    if as_json:
+        print_json(material.model_dump(mode="json"))
+        return
+    pages = f"{material.pages} pages, " if material.pages is not None else ""
+    stdout().print(
+        f"stored {material.filename} as material {material.id} of topic {material.topic_id}: "
+        f"{pages}{material.chunks} chunks, {size(material.size_bytes)}"
+    )
