@@ -33,6 +33,7 @@ from server.rooms.transcript import TranscriptStore, TranscriptWriter
 from server.services import Services
 from server.tutor.factory import build_provider
 from server.tutor.service import TutorService
+from server.web import web_router
 
 log = logging.getLogger(__name__)
 
@@ -100,4 +101,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(progress_router)
     app.include_router(materials_router)
     app.include_router(endpoint.router)
+    app.include_router(web_router(settings))
     return app

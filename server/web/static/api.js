@@ -1,0 +1,163 @@
+// The REST API as the page uses it. The access token lives in localStorage; any 401 clears it
+// and tells the app (which shows the login view again).
+
+const TOKEN_KEY = "studyroom.token";
+const EXPIRY_KEY = "studyroom.token_expires";
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(describe(detail, status));
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+// FastAPI details are a string, or a list of {loc, msg} for invalid input.
+function describe(detail, status) {
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail)) {
+    return detail
+      .map((d) => {
+        const where = Array.isArray(d.loc) ? d.loc.filter((p) => p !== "body").join(".") : "";
+        return where ? `${where}: ${d.msg}` : String(d.msg);
+      })
+      .join("; ");
+  }
+  if (status === 0) return "the server could not be reached";
+  return `request failed (${status})`;
+}
+
+const listeners = new Set();
+
+export function onUnauthorized(listener) {
+  listeners.add(listener);
+}
+
+export function token() {
+  const value = localStorage.getItem(TOKEN_KEY);
+  const expires = Number(localStorage.getItem(EXPIRY_KEY) || 0);
+  if (!value || (expires && Date.now() > expires)) return null;
+  return value;
+}
+
+export function signOut() {
+  localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(EXPIRY_KEY);
+}
+
+function unauthorized() {
+  signOut();
+  for (const listener of listeners) listener();
+}
+
+async function request(method, path, { json, form, query } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [key, value] of Object.entries(query || {})) {
+    if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
+  }
+  const headers = { Accept: "application/json" };
+  const current = token();
+  if (current) headers.Authorization = `Bearer ${current}`;
+  let body;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (form !== undefined) {
+    body = new URLSearchParams(form);
+  }
+  let response;
+  try {
+    response = await fetch(url, { method, headers, body, cache: "no-store" });
+  } catch {
+    throw new ApiError(0, null);
+  }
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (response.status === 401 && path !== "/api/auth/token") unauthorized();
+  if (!response.ok) throw new ApiError(response.status, data && data.detail);
+  return data;
+}
+
+// accounts
+
+export async function register(username, password, displayName) {
+  const body = { username, password };
+  if (displayName) body.display_name = displayName;
+  return request("POST", "/api/users", { json: body });
+}
+
+export async function login(username, password) {
+  const answer = await request("POST", "/api/auth/token", { form: { username, password } });
+  localStorage.setItem(TOKEN_KEY, answer.access_token);
+  localStorage.setItem(EXPIRY_KEY, String(Date.now() + answer.expires_in * 1000));
+  return answer;
+}
+
+export const me = () => request("GET", "/api/users/me");
+
+// topics and sessions
+
+export const topics = () => request("GET", "/api/topics");
+export const topic = (id) => request("GET", `/api/topics/${id}`);
+export const createTopic = (title, description) =>
+  request("POST", "/api/topics", { json: { title, description } });
+
+export async function currentSession() {
+  try {
+    return await request("GET", "/api/sessions/current");
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+export const createSession = (topicId, title) =>
+  request("POST", "/api/sessions", {
+    json: title ? { topic_id: topicId, title } : { topic_id: topicId },
+  });
+export const joinSession = (code) =>
+  request("POST", "/api/sessions/join", { json: { join_code: code } });
+export const session = (id) => request("GET", `/api/sessions/${id}`);
+export const changeTopic = (id, topicId) =>
+  request("PUT", `/api/sessions/${id}/topic`, { json: { topic_id: topicId } });
+export const endSession = (id) => request("POST", `/api/sessions/${id}/end`);
+export const connectionDetails = (id) =>
+  request("POST", "/api/connection-details", { json: { session_id: id } });
+export const messages = (id, afterSeq, limit) =>
+  request("GET", `/api/sessions/${id}/messages`, { query: { after_seq: afterSeq, limit } });
+export const report = (id) => request("GET", `/api/sessions/${id}/report`);
+
+// study data
+
+export const materials = (topicId) => request("GET", `/api/topics/${topicId}/materials`);
+export const goals = (topicId) => request("GET", "/api/goals", { query: { topic_id: topicId } });
+export const createGoal = (goal) => request("POST", "/api/goals", { json: goal });
+export const deleteGoal = (id) => request("DELETE", `/api/goals/${id}`);
+export const progress = (topicId) =>
+  request("GET", "/api/progress", { query: { topic_id: topicId } });
+export const history = (bucket = "day") =>
+  request("GET", "/api/metrics/history", { query: { bucket } });
+
+// fetch() cannot report upload progress; XMLHttpRequest can.
+export function upload(topicId, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/topics/${topicId}/materials`);
+    xhr.responseType = "json";
+    const current = token();
+    if (current) xhr.setRequestHeader("Authorization", `Bearer ${current}`);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded, event.total);
+    });
+    xhr.addEventListener("load", () => {
+      const data = xhr.response;
+      if (xhr.status === 401) unauthorized();
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+      else reject(new ApiError(xhr.status, data && data.detail));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, null)));
+    xhr.addEventListener("abort", () => reject(new ApiError(0, "the upload was cancelled")));
+    const body = new FormData();
+    body.append("file", file, file.name);
+    xhr.send(body);
+  });
+}

@@ -1,0 +1,394 @@
+// The live room page: members and who is typing, the composer, the message stream, the study
+// tools, and what the page does when the session ends or access is refused.
+
+import * as api from "./api.js";
+import { RoomConnection } from "./connection.js";
+import { $, avatar, clear, h, toast } from "./dom.js";
+import { StudyPanel } from "./study.js";
+import { Timeline } from "./timeline.js";
+
+const TYPING_SHOWN_MS = 4000;
+const TYPING_SENT_EVERY_MS = 2500;
+
+const CONNECTION_LABELS = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  closed: "Offline",
+};
+
+const FINAL_NOTICES = {
+  4410: "This session has ended. The conversation stays here to read.",
+  4403: "You are not a member of this session any more.",
+  4401: "The room refused this connection. Reload the page to try again.",
+};
+
+// Ids the server echoes back in client_msg_id; randomUUID needs a secure context, this does not.
+function newId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `c-${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+export class RoomPage {
+  constructor(root, me) {
+    this.root = root;
+    this.me = me;
+    this.members = new Map(); // id -> {id, name}
+    this.online = new Set();
+    this.typers = new Map(); // id -> {name, timer}
+    // Events above this seq are newer than the last welcome's snapshot of members and topic;
+    // older ones (replayed or reloaded) are history and change only the message stream.
+    this.liveFrom = 0;
+    this.lastTypingSent = 0;
+    this.ended = false;
+    this.events = new AbortController();
+    this.conn = null;
+  }
+
+  async open(sessionId) {
+    const session = await api.session(sessionId);
+    if (this.events.signal.aborted) return; // the learner went elsewhere meanwhile
+    this.session = session;
+    this.topic = session.topic;
+    this.ended = session.status === "ended";
+    for (const m of session.members) this.members.set(m.id, { id: m.id, name: m.display_name });
+    this.showHeader();
+    this.timeline = new Timeline($("#timeline", this.root), {
+      me: () => this.me,
+      answer: (quizId, choice) => this.conn.send({ type: "answer", quiz_id: quizId, choice }),
+      retry: (frame) => this.send(frame.type, frame.text),
+      citation: (c) => citationLabel(c, this.study),
+      turnsChanged: () => this.updateStop(),
+    });
+    this.timeline.clear();
+    const signal = this.events.signal;
+    this.study = new StudyPanel($("#study", this.root), { me: () => this.me, sessionId, signal });
+    this.study.show(this.topic);
+    this.wireComposer();
+    this.wireInfo();
+    this.renderMembers();
+    this.setTyping();
+    this.notice(null);
+    if (this.ended) {
+      await this.loadEndedTranscript(sessionId);
+      return;
+    }
+    this.setComposerEnabled(true);
+    this.conn = new RoomConnection(sessionId, {
+      welcome: (frame, info) => this.welcome(frame, info),
+      event: (frame, info) => this.event(frame, info),
+      ephemeral: (frame) => this.ephemeral(frame),
+      gap: () => this.timeline.markGap(),
+      reset: () => this.timeline.clear(),
+      failed: (frame) => this.timeline.failed(frame),
+      status: (state) => this.showConnection(state),
+      final: (code, reason) => this.final(code, reason),
+    });
+    this.conn.start();
+  }
+
+  close() {
+    this.events.abort();
+    if (this.conn) this.conn.stop();
+    for (const typer of this.typers.values()) clearTimeout(typer.timer);
+    $("#conn").hidden = true;
+  }
+
+  // socket handlers
+
+  welcome(frame, { first }) {
+    this.me = { ...this.me, id: frame.user.id, name: frame.user.name };
+    this.liveFrom = frame.seq;
+    this.online = new Set(frame.members.map((m) => m.id));
+    for (const m of frame.members) this.members.set(m.id, m);
+    if (frame.topic && (first || frame.topic.id !== this.topic?.id)) this.setTopic(frame.topic);
+    this.renderMembers();
+  }
+
+  event(frame, { reloaded }) {
+    this.timeline.add(frame, { reloaded });
+    if ((frame.type === "chat" || frame.type === "ask") && this.typers.has(frame.user.id)) {
+      this.stopTyping(frame.user.id);
+    }
+    const live = frame.seq > this.liveFrom;
+    if (frame.type === "presence" && live) {
+      this.members.set(frame.user.id, frame.user);
+      if (frame.event === "join") this.online.add(frame.user.id);
+      else this.online.delete(frame.user.id);
+      this.renderMembers();
+    } else if (frame.type === "topic.changed" && live) {
+      this.setTopic(frame.topic);
+    } else if (frame.type === "progress" && frame.user.id === this.me.id && !reloaded) {
+      this.study.refresh();
+    } else if (frame.type === "session.ended") {
+      this.endRoom(FINAL_NOTICES[4410]);
+    }
+  }
+
+  ephemeral(frame) {
+    if (frame.type === "typing" && frame.user.id !== this.me.id) this.showTyping(frame.user);
+    else if (frame.type === "error")
+      toast(errorText(frame), frame.code === "internal" ? "error" : "warn");
+  }
+
+  final(code, reason) {
+    this.endRoom(FINAL_NOTICES[code] || reason || "The room closed.");
+  }
+
+  showConnection(state) {
+    const box = $("#conn");
+    box.hidden = false;
+    box.className = `conn conn-${state}`;
+    $(".conn-label", box).textContent = CONNECTION_LABELS[state] || state;
+    box.title = `Room connection: ${CONNECTION_LABELS[state] || state}`;
+  }
+
+  // header, members, topic
+
+  showHeader() {
+    $("#room-title", this.root).textContent = this.session.title;
+    $("#room-code", this.root).textContent = this.session.join_code;
+    $("#end-session", this.root).hidden = this.session.owner_id !== this.me.id || this.ended;
+    this.showTopic();
+  }
+
+  showTopic() {
+    const line = $("#room-topic", this.root);
+    if (!this.topic) clear(line, "No topic");
+    else
+      clear(
+        line,
+        h("strong", {}, this.topic.title),
+        this.topic.description
+          ? h("span", { class: "hint" }, ` — ${this.topic.description}`)
+          : null,
+      );
+  }
+
+  setTopic(topic) {
+    const changed = topic?.id !== this.topic?.id;
+    this.topic = topic;
+    this.showTopic();
+    if (changed) this.study.show(topic);
+  }
+
+  renderMembers() {
+    const people = [...this.members.values()].sort(
+      (a, b) =>
+        Number(this.online.has(b.id)) - Number(this.online.has(a.id)) ||
+        a.name.localeCompare(b.name),
+    );
+    clear(
+      $("#members", this.root),
+      people.map((m) => {
+        const here = this.online.has(m.id);
+        return h(
+          "li",
+          { class: here ? "member online" : "member", dataset: { user: String(m.id) } },
+          avatar(m),
+          h("span", { class: "member-name" }, m.id === this.me.id ? `${m.name} (you)` : m.name),
+          h(
+            "span",
+            { class: "presence", title: here ? "in the room" : "away" },
+            here ? "in the room" : "away",
+          ),
+        );
+      }),
+    );
+  }
+
+  // typing
+
+  showTyping(user) {
+    const existing = this.typers.get(user.id);
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => this.stopTyping(user.id), TYPING_SHOWN_MS);
+    this.typers.set(user.id, { name: user.name, timer });
+    this.setTyping();
+  }
+
+  stopTyping(id) {
+    const typer = this.typers.get(id);
+    if (typer) clearTimeout(typer.timer);
+    this.typers.delete(id);
+    this.setTyping();
+  }
+
+  setTyping() {
+    const names = [...this.typers.values()].map((t) => t.name);
+    let text = "";
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length > 2) text = "Several people are typing…";
+    $("#typing", this.root).textContent = text;
+  }
+
+  // composer
+
+  wireComposer() {
+    const signal = this.events.signal;
+    const form = $("#composer", this.root);
+    const text = $("#composer-text", this.root);
+    form.addEventListener(
+      "submit",
+      (event) => {
+        event.preventDefault();
+        this.sendFromComposer("chat");
+      },
+      { signal },
+    );
+    $("#ask", this.root).addEventListener("click", () => this.sendFromComposer("ask"), { signal });
+    $("#stop", this.root).addEventListener("click", () => this.stopTurn(), { signal });
+    text.addEventListener(
+      "keydown",
+      (event) => {
+        if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+        event.preventDefault();
+        this.sendFromComposer(event.ctrlKey || event.metaKey ? "ask" : "chat");
+      },
+      { signal },
+    );
+    text.addEventListener("input", () => this.typed(), { signal });
+  }
+
+  typed() {
+    const now = Date.now();
+    if (!this.conn || !this.conn.live || now - this.lastTypingSent < TYPING_SENT_EVERY_MS) return;
+    if (!$("#composer-text", this.root).value.trim()) return;
+    this.lastTypingSent = now;
+    this.conn.send({ type: "typing" });
+  }
+
+  sendFromComposer(type) {
+    const box = $("#composer-text", this.root);
+    if (this.ended || !box.value.trim()) return;
+    this.send(type, box.value);
+    box.value = "";
+    box.focus();
+  }
+
+  send(type, text) {
+    const frame = { type, text, client_msg_id: newId() };
+    this.timeline.pending(frame, this.me);
+    this.conn.send(frame);
+  }
+
+  stopTurn() {
+    const turnId = this.timeline.activeTurn();
+    if (turnId) this.conn.send({ type: "cancel", turn_id: turnId });
+  }
+
+  updateStop() {
+    $("#stop", this.root).hidden = this.ended || !this.timeline.activeTurn();
+  }
+
+  setComposerEnabled(enabled) {
+    $("#composer-fields", this.root).disabled = !enabled;
+  }
+
+  // session info actions
+
+  wireInfo() {
+    const signal = this.events.signal;
+    $("#copy-code", this.root).addEventListener("click", () => this.copyCode(), { signal });
+    $("#end-session", this.root).addEventListener("click", () => this.endSession(), { signal });
+    $("#topic-switch", this.root).addEventListener("submit", (event) => this.switchTopic(event), {
+      signal,
+    });
+    this.loadTopicChoices();
+  }
+
+  async copyCode() {
+    try {
+      await navigator.clipboard.writeText(this.session.join_code);
+      toast("Join code copied");
+    } catch {
+      getSelection().selectAllChildren($("#room-code", this.root));
+      toast("Press Ctrl+C to copy the selected code");
+    }
+  }
+
+  async loadTopicChoices() {
+    const form = $("#topic-switch", this.root);
+    try {
+      const topics = await api.topics();
+      form.hidden = this.ended || topics.length < 2;
+      clear(
+        $("#topic-select", this.root),
+        topics.map((t) =>
+          h("option", { value: String(t.id), selected: t.id === this.topic?.id }, t.title),
+        ),
+      );
+    } catch {
+      form.hidden = true;
+    }
+  }
+
+  async switchTopic(event) {
+    event.preventDefault();
+    const topicId = Number($("#topic-select", this.root).value);
+    if (topicId === this.topic?.id) return;
+    try {
+      await api.changeTopic(this.session.id, topicId);
+    } catch (error) {
+      toast(`Could not switch topic: ${error.message}`, "error");
+    }
+  }
+
+  async endSession() {
+    if (!confirm("End this session for everyone? The conversation stays readable.")) return;
+    try {
+      await api.endSession(this.session.id);
+    } catch (error) {
+      toast(`Could not end the session: ${error.message}`, "error");
+    }
+  }
+
+  // The room is read-only from here on: the session ended or this member may not take part.
+  endRoom(message) {
+    this.ended = true;
+    if (this.conn) this.conn.stop();
+    this.setComposerEnabled(false);
+    for (const choice of this.root.querySelectorAll(".quiz .choice")) choice.disabled = true;
+    $("#end-session", this.root).hidden = true;
+    $("#topic-switch", this.root).hidden = true;
+    this.updateStop();
+    this.notice(message);
+    $("#conn").hidden = true;
+  }
+
+  async loadEndedTranscript(sessionId) {
+    let after = 0;
+    for (;;) {
+      const rows = await api.messages(sessionId, after, 500);
+      for (const row of rows) this.timeline.add(row, { reloaded: true });
+      if (!rows.length) break;
+      after = rows[rows.length - 1].seq;
+    }
+    this.endRoom(FINAL_NOTICES[4410]);
+  }
+
+  notice(message) {
+    const box = $("#room-notice", this.root);
+    box.hidden = !message;
+    box.textContent = message || "";
+  }
+}
+
+function citationLabel(citation, study) {
+  const name = study.materialName(citation.material_id) || `material ${citation.material_id}`;
+  return citation.page ? `${name}, p. ${citation.page}` : name;
+}
+
+function errorText(frame) {
+  const known = {
+    rate_limited: "Slow down a little: the room dropped a message.",
+    not_allowed: "That is not possible right now",
+    not_found: "That is no longer there",
+    unavailable: "The room is briefly unavailable; try again in a moment",
+  };
+  const lead = known[frame.code];
+  return lead
+    ? `${lead}${frame.code === "rate_limited" ? "" : ` (${frame.message})`}`
+    : frame.message || frame.code;
+}

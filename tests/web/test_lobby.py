@@ -1,0 +1,84 @@
+"""Signing up, choosing a topic and opening a room, all through the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from tests.web.helpers import Learner, PageOpener, chat_texts, wait_live
+
+# The page does not depend on the storage engines; the room tests that do run on both.
+pytestmark = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+
+
+async def test_sign_up_create_a_topic_start_and_resume_a_session(
+    server: Any, open_page: PageOpener, unique: Any
+) -> None:
+    page = await open_page(server.base_url)
+    await expect(page.locator("#view-auth")).to_be_visible()
+    username = unique("ada")
+    await page.fill("#register-username", username)
+    await page.fill("#register-name", "Ada <b>L</b>")
+    await page.fill("#register-password", "short")
+    await page.click("#register-form button[type=submit]")
+    await expect(page.locator("#register-error")).to_contain_text("at least 8 characters")
+    await page.fill("#register-password", "correct horse battery")
+    await page.click("#register-form button[type=submit]")
+
+    await expect(page.locator("#view-lobby")).to_be_visible()
+    # A name is text, never markup.
+    await expect(page.locator("#whoami")).to_have_text("Ada <b>L</b>")
+    await page.fill("#topic-title", "Linear algebra")
+    await page.fill("#topic-description", "Vectors, matrices, eigenvalues")
+    await page.click("#topic-form button[type=submit]")
+    topic = page.locator("#topics .topic", has_text="Linear algebra")
+    await expect(topic).to_be_visible()
+    await topic.get_by_role("button", name="Start a session on Linear algebra").click()
+
+    await expect(page.locator("#view-room")).to_be_visible()
+    await wait_live(page, members=1)
+    await expect(page.locator("#room-title")).to_have_text("Linear algebra")
+    await expect(page.locator("#members")).to_contain_text("Ada <b>L</b> (you)")
+    code = await page.locator("#room-code").text_content()
+    assert code and len(code) == 8
+
+    # Back in the lobby the session is offered to resume; a wrong code is refused clearly.
+    await page.click(".back")
+    await expect(page.locator("#current-session")).to_contain_text(code)
+    await page.fill("#join-code", "NOPE1234")
+    await page.click("#join-form button[type=submit]")
+    await expect(page.locator("#join-error")).to_have_text("No session has this code.")
+    await page.click("#current-session button")
+    await wait_live(page, members=1)
+    # The second visit of a room has one set of handlers, not one per visit: each message is
+    # sent once (a duplicate would arrive before the next message, which is awaited).
+    for text in ("hello again", "bye"):
+        await page.fill("#composer-text", text)
+        await page.locator("#composer-text").press("Enter")
+    await expect(page.locator("#timeline .msg.chat:not(.pending) .body").last).to_have_text("bye")
+    assert await chat_texts(page) == ["hello again", "bye"]
+
+    # Logging out returns to the sign-in view and forgets the token.
+    await page.click("#logout")
+    await expect(page.locator("#view-auth")).to_be_visible()
+    assert await page.evaluate("localStorage.getItem('studyroom.token')") is None
+
+
+async def test_a_rejected_token_returns_to_the_login_view(
+    server: Any, open_page: PageOpener, make_learner: Any
+) -> None:
+    learner: Learner = await make_learner(server.base_url, "Grace")
+    page = await open_page(server.base_url, learner)
+    await expect(page.locator("#view-lobby")).to_be_visible()
+    await page.evaluate("localStorage.setItem('studyroom.token', 'not-a-token')")
+    await page.reload()
+    await expect(page.locator("#view-auth")).to_be_visible()
+    await page.fill("#login-username", learner.user.username)
+    await page.fill("#login-password", "wrong password")
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#login-error")).to_have_text("Wrong username or password.")
+    await page.fill("#login-password", "correct horse battery")
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("#whoami")).to_have_text("Grace")
