@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import httpx
 
@@ -25,6 +25,9 @@ from clients.sdk.models import (
 )
 from clients.sdk.upload import MultipartFile, ProgressCallback
 
+if TYPE_CHECKING:
+    from clients.sdk.room import Room
+
 
 class StudyroomClient:
     """An authenticated REST client; ``room()`` opens a session's live room.
@@ -35,6 +38,8 @@ class StudyroomClient:
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 20.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        # Set by login(): when the access token stops working.
+        self.token_expires_at: datetime | None = None
         self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
     async def __aenter__(self) -> Self:
@@ -75,7 +80,12 @@ class StudyroomClient:
             "POST", "/api/auth/token", data={"username": username, "password": password}
         )
         self.token = str(answer["access_token"])
+        self.token_expires_at = datetime.now(UTC) + timedelta(seconds=int(answer["expires_in"]))
         return self.token
+
+    async def me(self) -> User:
+        """The user the access token belongs to."""
+        return User.model_validate(await self._call("GET", "/api/users/me"))
 
     # topics and sessions
 
@@ -138,9 +148,10 @@ class StudyroomClient:
                 f"/api/sessions/{session_id}/messages",
                 params={"after_seq": after_seq, "limit": 500},
             )
-            out.extend(page)
-            if len(page) < 500:
+            # The server may cap pages below the limit asked for: only an empty page ends it.
+            if not page:
                 return out
+            out.extend(page)
             after_seq = int(page[-1]["seq"])
 
     # study materials
@@ -257,7 +268,7 @@ class StudyroomClient:
 
     # the live room
 
-    def room(self, session_id: int, **options: Any) -> Any:
+    def room(self, session_id: int, **options: Any) -> Room:
         """The session's live room (an async context manager and iterator of deliveries)."""
         from clients.sdk.room import Room
 

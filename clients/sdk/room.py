@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Put in the inbox by close(): iteration ends there.
+_CLOSED = RoomClosed(1000, "closed by the client")
+
+# After ``resumed: false``: how long to let the transcript catch up with the room.
+TRANSCRIPT_POLL_S = 0.25
+TRANSCRIPT_SETTLE_POLLS = 12
+
 # A refused request for connection details, as the close code a refused socket would carry.
 _REFUSED_CLOSE_CODES = {401: 4401, 403: 4403, 404: 4403, 409: 4410, 410: 4410}
 
@@ -112,6 +119,8 @@ class Room:
 
     async def close(self) -> None:
         self._closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait(_CLOSED)
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
@@ -126,11 +135,14 @@ class Room:
         return self
 
     async def __anext__(self) -> Delivery:
+        """The next delivery; raises :class:`RoomClosed` when the room cannot be rejoined, or
+        the error that stopped it, and ends after :meth:`close`."""
         item = await self._inbox.get()
-        if isinstance(item, RoomClosed):
-            raise item
+        if item is _CLOSED:
+            self._inbox.put_nowait(item)  # later reads end too
+            raise StopAsyncIteration
         if isinstance(item, BaseException):
-            raise StopAsyncIteration from item
+            raise item
         return item
 
     # sending
@@ -232,7 +244,7 @@ class Room:
         head = int(welcome["seq"])
         if self.last_seq is not None and not welcome.get("resumed"):
             # The live log cannot replay what we missed: the transcript has what was kept.
-            for row in await self._client.messages(self.session_id, after_seq=self.last_seq):
+            for row in await self._transcript_until(head):
                 if int(row["seq"]) <= head:
                     await self._inbox.put(Delivery(int(row["seq"]), row["type"], row, True))
             self.last_seq = head
@@ -243,6 +255,26 @@ class Room:
             await self._inbox.put(Delivery(None, "welcome", welcome))
         self._welcomed_now = True
         self._connected.set()
+
+    async def _transcript_until(self, head: int) -> list[dict[str, Any]]:
+        """The transcript after ``last_seq``, once the writer has caught up with ``head``.
+
+        The transcript is written a moment behind the room, so a read right after the welcome
+        can miss the newest events. It has caught up when it reaches ``head``, or (the head may
+        be a token delta, which is never written, or the log may have restarted further on)
+        when it stops growing for a moment.
+        """
+        assert self.last_seq is not None
+        rows = await self._client.messages(self.session_id, after_seq=self.last_seq)
+        for _ in range(TRANSCRIPT_SETTLE_POLLS):
+            if rows and int(rows[-1]["seq"]) >= head:
+                break
+            await asyncio.sleep(TRANSCRIPT_POLL_S)
+            again = await self._client.messages(self.session_id, after_seq=self.last_seq)
+            if len(again) == len(rows):
+                break
+            rows = again
+        return rows
 
     async def _deliver(self, frame: dict[str, Any]) -> None:
         seq = frame.get("seq")

@@ -237,7 +237,8 @@ async def test_the_room_ends_with_its_session(
             await chat.shows(f"you are in the room as {ada.name}")
             await ada.sdk.end_session(ada.session.id)
             await chat.shows("the session has ended")
-            assert await chat.finish() == 0
+            code = await chat.finish()
+            assert code == 0, chat.out + chat.err
         finally:
             await chat.kill()
         ended = await ada.cli.run("chat", str(ada.session.id))

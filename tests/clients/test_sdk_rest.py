@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +131,46 @@ async def test_deliveries_carry_typed_events(ada: StudyroomClient) -> None:
     assert kinds == [PresenceEvent, ChatEvent]
     chat = events[-1].event
     assert isinstance(chat, ChatEvent) and (chat.text, chat.client_msg_id) == ("typed", "c1")
+
+
+async def test_login_me_and_token_expiry(ada: StudyroomClient) -> None:
+    me = await ada.me()
+    assert me.display_name == "ada"
+    assert ada.token_expires_at is not None and ada.token_expires_at > datetime.now(UTC)
+
+
+async def test_transcript_pages_below_the_limit_asked_for(
+    make_server: Any, unique: Callable[[str], str]
+) -> None:
+    server = await make_server(page_max=3, rate_limit_burst=100)
+    client = await signed_up(server.base_url, unique, "ada")
+    session = await client.create_session((await client.create_topic("Paging")).id)
+    async with client.room(session.id) as room:
+        for i in range(10):
+            await room.chat(f"m{i}")
+        await room_events(room, lambda d: d.data.get("text") == "m9")
+    for _ in range(100):  # the transcript is written behind the room
+        rows = await client.messages(session.id)
+        if sum(r["type"] == "chat" for r in rows) == 10:
+            break
+        await asyncio.sleep(0.05)
+    assert [r["text"] for r in rows if r["type"] == "chat"] == [f"m{i}" for i in range(10)]
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    await client.aclose()
+
+
+async def test_iteration_ends_when_the_room_is_closed(ada: StudyroomClient) -> None:
+    session = await ada.create_session((await ada.create_topic("Closing")).id)
+    room = ada.room(session.id)
+    await room.open()
+    got = []
+
+    async def read() -> None:
+        async for delivery in room:
+            got.append(delivery)
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.2)
+    await room.close()
+    await asyncio.wait_for(reader, 5)
+    assert got and got[0].type == "welcome"

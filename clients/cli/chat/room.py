@@ -138,12 +138,16 @@ class TerminalRoom:
             if closed.code == CloseCode.SESSION_ENDED:
                 raise Left("the session has ended") from None
             raise Left(room_closed_message(closed.code, closed.reason), exit_code=1) from None
-        await self._explain_lost_room()
+        except Left:
+            raise
+        except Exception as exc:
+            await self._explain_lost_room(exc)
+        raise Left("left the room", exit_code=0)
 
-    async def _explain_lost_room(self) -> None:
+    async def _explain_lost_room(self, exc: Exception) -> None:
         """The room gave up; an authenticated call shows why (expired login, server gone)."""
         await self.client.current_session()
-        raise Left("lost the connection to the room", exit_code=1)
+        raise Left(f"lost the connection to the room: {exc}", exit_code=1)
 
     async def _watch_connection(self) -> None:
         seen = self.room.reconnects
