@@ -1,9 +1,17 @@
-"""A TCP relay that tests cut and restore like a network fault, or use as a load balancer."""
+"""A TCP relay that tests cut and restore like a network fault, or use as a load balancer.
+
+Cutting aborts every relayed connection and resets new ones at once (accepted, then reset),
+like a network that went away; restoring lets connections through again on the same port, so
+a page loaded through the relay keeps its origin.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+
+CHUNK = 64 * 1024
 
 
 class Relay:
@@ -19,16 +27,36 @@ class Relay:
         self._targets = targets
         self._turn = itertools.cycle(range(len(targets)))
         self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.StreamWriter] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.cut_off = False
         self.port = 0
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    def cut(self) -> None:
+        """Drop every open connection and reset new ones until :meth:`restore`."""
+        self.cut_off = True
+        for writer in tuple(self._writers):
+            writer.transport.abort()
+
+    def restore(self) -> None:
+        self.cut_off = False
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in tuple(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         for _ in self._targets:
@@ -40,37 +68,27 @@ class Relay:
         return None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream = await self._upstream()
+        upstream = None if self.cut_off else await self._upstream()
         if upstream is None:
             writer.transport.abort()
             return
         up_reader, up_writer = upstream
-        self._pipes.update((writer, up_writer))
-        await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
-        )
+        self._writers.update((writer, up_writer))
+        pipes = [
+            asyncio.create_task(self._pipe(reader, up_writer)),
+            asyncio.create_task(self._pipe(up_reader, writer)),
+        ]
+        self._tasks.update(pipes)
+        try:
+            await asyncio.gather(*pipes, return_exceptions=True)
+        finally:
+            self._tasks.difference_update(pipes)
+            self._writers.difference_update((writer, up_writer))
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
+        with contextlib.suppress(OSError):
+            while data := await reader.read(CHUNK):
                 writer.write(data)
                 await writer.drain()
-        finally:
-            self._pipes.discard(writer)
-            writer.close()
-
-    async def sever(self) -> None:
-        """Drop every connection and refuse new ones, as a host that went away."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in tuple(self._pipes):
-            writer.transport.abort()
-
-    async def restore(self) -> None:
-        """Accept connections again, on the same port."""
-        if self._server is None:
-            await self.start()
-
-    async def stop(self) -> None:
-        await self.sever()
+        # One side finished or failed: finish the other, flushing what it still holds.
+        writer.close()

@@ -49,7 +49,7 @@ async def test_ten_second_database_outage(
         await a.send({"type": "chat", "text": "before"})
         await b.until(lambda f: f.get("text") == "before")
 
-        await database_link.sever()
+        database_link.cut()
         loop = asyncio.get_running_loop()
         cut_at = loop.time()
         statuses: set[int] = set()
@@ -81,7 +81,7 @@ async def test_ten_second_database_outage(
         assert done["type"] == "agent.done", done
         await b.until(lambda f: f.get("text") == f"during-{sent - 1}")
         assert statuses == {503}
-        await database_link.restore()
+        database_link.restore()
 
         await a.send({"type": "chat", "text": "after"})
         await b.until(lambda f: f.get("text") == "after")

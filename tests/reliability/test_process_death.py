@@ -94,7 +94,7 @@ async def test_sigkill_mid_run_loses_and_repeats_nothing(
     tasks: list[asyncio.Task[None]] = []
     try:
         for i in range(MEMBERS):
-            client = StudyroomClient(balancer.url)
+            client = StudyroomClient(balancer.base_url)
             clients.append(client)
             name = unique(f"m{i}")
             await client.register(name, PASSWORD, display_name=f"member {i}")

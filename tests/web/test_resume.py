@@ -14,8 +14,8 @@ import pytest
 from playwright.async_api import Page, WebSocket, expect
 
 from tests.fakes.scripted_openai import Script, ScriptedOpenAI
+from tests.fakes.tcp_relay import Relay
 from tests.web.helpers import PageOpener, chat_texts, rendered, room_path, study_room, wait_live
-from tests.web.relay import Relay
 
 ANSWER = (
     "Tail recursion keeps no work pending after the call:\n\n"
@@ -32,7 +32,7 @@ async def relay_to() -> AsyncIterator[Any]:
     relays: list[Relay] = []
 
     async def start(server: Any) -> Relay:
-        relay = Relay(int(server.base_url.rsplit(":", 1)[1]))
+        relay = Relay(("127.0.0.1", int(server.base_url.rsplit(":", 1)[1])))
         await relay.start()
         relays.append(relay)
         return relay

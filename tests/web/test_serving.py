@@ -10,7 +10,7 @@ import pytest
 
 from server.config import Settings
 from server.web.routes import content_security_policy
-from tests.web.relay import Relay
+from tests.fakes.tcp_relay import Relay
 
 # Serving files does not depend on the storage engines.
 EMBEDDED_ONLY = pytest.mark.parametrize("backend", ["embedded"], indirect=True)
@@ -74,7 +74,7 @@ async def test_a_hostile_host_header_is_not_echoed_into_the_policy(server: Any) 
 @EMBEDDED_ONLY
 async def test_the_policy_names_the_relay_the_page_was_reached_through(server: Any) -> None:
     port = int(server.base_url.rsplit(":", 1)[1])
-    relay = Relay(port)
+    relay = Relay(("127.0.0.1", port))
     await relay.start()
     try:
         async with httpx.AsyncClient(base_url=relay.base_url) as http:
