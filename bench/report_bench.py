@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import die_with_parent  # noqa: E402
 from protocol.events import (  # noqa: E402
     AgentDoneEvent,
     AgentErrorEvent,
@@ -197,32 +199,30 @@ def free_port() -> int:
         return port
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--calls", type=int, default=20)
-    parser.add_argument(
-        "--admin-dsn",
-        default=os.environ.get(
-            "STUDYROOM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    args = parser.parse_args()
+async def run(
+    events: int,
+    calls: int,
+    admin_dsn: str,
+    *,
+    keep: bool = False,
+    core: int | None = None,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Load ``events`` into a scratch database and time ``calls`` reports; returns the numbers.
 
-    print("command:", shlex.join([sys.executable, *sys.argv]))
-    print("machine:", machine())
+    ``core`` pins the server to that CPU with ``taskset`` (the harness in ``bench/run.py``
+    does, to keep it away from its own load generator).
+    """
     name = f"studyroom_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(args.admin_dsn)
-    print("postgres:", await admin.fetchval("SHOW server_version"))
+    admin = await asyncpg.connect(admin_dsn)
+    version = await admin.fetchval("SHOW server_version")
+    say(f"postgres: {version}")
     await admin.execute(f'CREATE DATABASE "{name}"')
-    base = args.admin_dsn.rsplit("/", 1)[0]
+    base = admin_dsn.rsplit("/", 1)[0]
     url = f"{base}/{name}"
     server: asyncio.subprocess.Process | None = None
     try:
-        migrate(url.replace("postgresql://", "postgresql+asyncpg://"))
+        await asyncio.to_thread(migrate, url.replace("postgresql://", "postgresql+asyncpg://"))
         port = free_port()
         env = {
             **os.environ,
@@ -231,14 +231,19 @@ async def main() -> None:
             "STUDYROOM_SECRET_KEY": "benchmark-secret-key-that-is-long-enough",
             "STUDYROOM_TUTOR_PROVIDER": "local",
         }
+        pin = ["taskset", "-c", str(core)] if core is not None else []
         log_path = Path(tempfile.gettempdir()) / f"{name}.log"
         with log_path.open("wb") as log:
             server = await asyncio.create_subprocess_exec(
+                *pin,
                 *(sys.executable, "-m", "server", "serve", "--port", str(port)),
                 env=env,
                 cwd=ROOT,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                # Killed with the harness even if the harness is killed outright.
+                preexec_fn=die_with_parent,
             )
         base_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
@@ -276,7 +281,7 @@ async def main() -> None:
             ).json()
 
             started = datetime.now(UTC) - timedelta(days=2)
-            rows = transcript(session["id"], people, args.events, started)
+            rows = transcript(session["id"], people, events, started)
             expected = recount(rows)
             conn = await asyncpg.connect(url)
             try:
@@ -294,36 +299,68 @@ async def main() -> None:
                 )
             finally:
                 await conn.close()
-            print(f"loaded {len(rows)} events ({size} with indexes) in {loaded:.1f}s")
+            say(f"loaded {len(rows)} events ({size} with indexes) in {loaded:.1f}s")
 
             path = f"/api/sessions/{session['id']}/report"
             report = (await http.get(path, headers=auth)).json()
             check(report, expected)
-            print("report:", report)
+            say(f"report: {report}")
             for _ in range(3):
                 await http.get(path, headers=auth)
             times = []
-            for _ in range(args.calls):
+            for _ in range(calls):
                 began = time.perf_counter()
                 answer = await http.get(path, headers=auth)
                 times.append((time.perf_counter() - began) * 1000)
                 answer.raise_for_status()
             times.sort()
             p95 = times[max(0, round(0.95 * len(times)) - 1)]
-            print(
-                f"GET {path} x{args.calls} (sequential, after 3 warm-up calls): "
-                f"median {statistics.median(times):.1f} ms, p95 {p95:.1f} ms, "
+            median = statistics.median(times)
+            say(
+                f"GET {path} x{calls} (sequential, after 3 warm-up calls): "
+                f"median {median:.1f} ms, p95 {p95:.1f} ms, "
                 f"min {times[0]:.1f} ms, max {times[-1]:.1f} ms"
             )
+            return {
+                "events": len(rows),
+                "calls": calls,
+                "postgres": version,
+                "table_size": size,
+                "median_ms": round(median, 1),
+                "p95_ms": round(p95, 1),
+                "min_ms": round(times[0], 1),
+                "max_ms": round(times[-1], 1),
+            }
     finally:
         if server is not None:
-            server.terminate()
+            if server.returncode is None:
+                server.terminate()
             await asyncio.wait_for(server.wait(), 20)
-        if args.keep:
-            print("kept database:", name)
+        if keep:
+            say(f"kept database: {name}")
         else:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument(
+        "--admin-dsn",
+        default=os.environ.get(
+            "STUDYROOM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print("machine:", machine())
+    await run(args.events, args.calls, args.admin_dsn, keep=args.keep)
 
 
 def recount(rows: list[tuple[Any, ...]]) -> Expected:

@@ -1,0 +1,340 @@
+"""The run's results as JSON, and as the Markdown tables of ``bench/RESULTS.md``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+FLOOR = "websockets_redis"
+SOCKETIO = "socketio"
+STUDYROOM = "studyroom"
+ORDER = (STUDYROOM, FLOOR, SOCKETIO, "fastapi")
+HEADLINE = "40x10"
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+def succeeded(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("status") != "failed"
+
+
+def dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _num(value: Any, digits: int = 1, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, int | float):
+        text = f"{value:,.{digits}f}"
+        return f"{text} {unit}".rstrip()
+    return str(value)
+
+
+def _failed(value: Any) -> str:
+    error = str(dig(value, "error") or "failed").splitlines()[0]
+    return f"failed: {error[:120]}"
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with studyroom's value, what it is compared against, and met or not."""
+    systems = results.get("systems", {})
+    ours = dig(systems, STUDYROOM, "fanout", HEADLINE, "cpu_us_per_delivery")
+    floor = dig(systems, FLOOR, "fanout", HEADLINE, "cpu_us_per_delivery")
+    sio = dig(systems, SOCKETIO, "fanout", HEADLINE, "cpu_us_per_delivery")
+    p99 = dig(systems, STUDYROOM, "fanout", HEADLINE, "latency", "p99_ms")
+    idle = dig(systems, STUDYROOM, "idle_memory", "points") or []
+    per_conn = idle[-1]["pss_per_conn_kib"] if idle else None
+    idle_at = idle[-1]["connections"] if idle else None
+    extra = results.get(STUDYROOM, {})
+    tutor = dig(extra, "tutor", "first_token_overhead_p50_ms")
+    replay = dig(extra, "resume", "p50_ms")
+
+    def ratio(a: Any, b: Any) -> float | None:
+        return round(a / b, 2) if a is not None and b else None
+
+    rows = [
+        (
+            "fan-out CPU per delivery vs websockets+Redis floor (40x10)",
+            ratio(ours, floor),
+            1.0,
+            "x",
+        ),
+        ("fan-out CPU per delivery vs python-socketio (40x10)", ratio(ours, sio), 0.35, "x"),
+        ("p99 publish-to-deliver at 4,000 deliveries/s (40x10)", p99, 25.0, "ms"),
+        (f"memory per idle connection (PSS, {idle_at or '?'} connections)", per_conn, 20.0, "KiB"),
+        ("tutor overhead, first token, p50", tutor, 5.0, "ms"),
+        ("replay of 1,000 missed events, p50", replay, 50.0, "ms"),
+    ]
+    return [
+        {
+            "target": name,
+            "value": value,
+            "limit": limit,
+            "unit": unit,
+            "met": None if value is None else value <= limit,
+        }
+        for name, value, limit, unit in rows
+    ]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    meta = results.get("meta", {})
+    machine = meta.get("machine", {})
+    systems = results.get("systems", {})
+    labels = {k: v.get("label", k) for k, v in systems.items()}
+    out: list[str] = ["# Benchmark results", ""]
+    out += [
+        f"- **Date**: {meta.get('date')} ({meta.get('mode')} run, {meta.get('duration_s')} s)",
+        f"- **Command**: `{meta.get('command')}`",
+        f"- **Machine**: {machine.get('cpu')}, {machine.get('cores')} cores, "
+        f"{machine.get('memory_gib')} GiB RAM, {machine.get('kernel')}, "
+        f"Python {machine.get('python')}; PostgreSQL {dig(meta, 'services', 'postgres')}, "
+        f"Redis {dig(meta, 'services', 'redis')}",
+        f"- **Pinning**: servers on CPU {meta.get('server_core')}, the load generator on CPU "
+        f"{meta.get('loadgen_core')} (Redis and PostgreSQL are not pinned); load average at "
+        f"start {machine.get('load_average_at_start')}, at end {meta.get('load_average_at_end')}",
+        "- **Packages**: "
+        + ", ".join(f"{k} {v}" for k, v in machine.get("packages", {}).items() if v),
+        "",
+        "## Targets (studyroom)",
+        "",
+        "| target | studyroom | limit | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in results.get("targets", []):
+        met = "n/a" if row["met"] is None else ("met" if row["met"] else "**not met**")
+        out.append(
+            f"| {row['target']} | {_num(row['value'], 2, row['unit'])} "
+            f"| ≤ {_num(row['limit'], 2, row['unit'])} | {met} |"
+        )
+    out += ["", *_fanout(systems, labels), *_ramp(systems, labels), *_idle(systems, labels)]
+    out += _studyroom_only(results.get(STUDYROOM, {}))
+    out += _profile(dig(systems, STUDYROOM, "profile"))
+    notes = meta.get("notes") or []
+    if notes:
+        out += ["## Notes", "", *(f"- {n}" for n in notes), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def ordered(systems: dict[str, Any]) -> list[str]:
+    return [k for k in ORDER if k in systems] + [k for k in systems if k not in ORDER]
+
+
+def _fanout(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    out = [
+        "## Fan-out",
+        "",
+        "Server CPU (user + system, children included) per delivered chat, over the steady "
+        "window. Every shape offers 4,000 deliveries/s; `rooms x members @ rate` is chats per "
+        "member per second.",
+        "",
+        "| shape | system | CPU µs / delivery | vs floor | deliveries/s | server CPU "
+        "| p50 | p99 | Redis µs / delivery | PostgreSQL µs / delivery | load gen CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    shapes: list[str] = []
+    for key in ordered(systems):
+        for shape in dig(systems, key, "fanout") or {}:
+            if shape not in shapes:
+                shapes.append(shape)
+    for shape in shapes:
+        floor = dig(systems, FLOOR, "fanout", shape, "cpu_us_per_delivery")
+        for key in ordered(systems):
+            run = dig(systems, key, "fanout", shape)
+            if run is None:
+                if dig(systems, key, "status") == "failed":
+                    out.append(f"| {shape} | {labels[key]} | {_failed(systems[key])} |")
+                continue
+            if not succeeded(run):
+                out.append(f"| {shape} | {labels[key]} | {_failed(run)} |")
+                continue
+            rate = dig(run, "shape", "per_member_rate")
+            cost = run.get("cpu_us_per_delivery")
+            versus = f"{cost / floor:.2f}x" if cost and floor else "n/a"
+            out.append(
+                f"| {shape} @ {rate:g}/s | {labels[key]} | {_num(cost, 1)} | {versus} "
+                f"| {_num(run.get('deliveries_per_s'), 0)} "
+                f"| {_num(100 * run.get('server_cpu_util', 0), 0, '%')} "
+                f"| {_num(dig(run, 'latency', 'p50_ms'), 2, 'ms')} "
+                f"| {_num(dig(run, 'latency', 'p99_ms'), 2, 'ms')} "
+                f"| {_num(run.get('redis_cpu_us_per_delivery'), 1)} "
+                f"| {_num(run.get('postgres_cpu_us_per_delivery'), 1)} "
+                f"| {_num(100 * run.get('loadgen_cpu_util', 0), 0, '%')} |"
+            )
+    return [*out, ""]
+
+
+def _ramp(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    out = [
+        "## Highest delivery rate holding p99 < 100 ms",
+        "",
+        "The 40x10 shape with the per-member rate raised step by step; a step fails on p99 ≥ "
+        "100 ms, fewer than 95 % of the deliveries, an error frame or a closed connection. "
+        "'≥' means the load generator, not the server, ran out of CPU first.",
+        "",
+        "| system | deliveries/s | server CPU at that rate | stopped by |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key in ordered(systems):
+        ramp = dig(systems, key, "ramp")
+        if ramp is None:
+            continue
+        if not succeeded(ramp):
+            out.append(f"| {labels[key]} | {_failed(ramp)} | | |")
+            continue
+        best = ramp.get("max_deliveries_per_s")
+        steps = [s for s in ramp.get("steps", []) if s.get("deliveries_per_s") == best]
+        cpu = steps[0]["server_cpu_util"] * 100 if steps else None
+        mark = "≥ " if ramp.get("lower_bound") and best else ""
+        out.append(
+            f"| {labels[key]} | {mark}{_num(best, 0)} | {_num(cpu, 0, '%')} "
+            f"| {ramp.get('stopped_by')} |"
+        )
+    return [*out, ""]
+
+
+def _idle(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    out = [
+        "## Memory per idle connection",
+        "",
+        "Growth of the server's RSS and PSS (children included) over a baseline with 20 "
+        "connections open, divided by the connections added, in rooms of 10.",
+        "",
+        "| system | connections | PSS KiB / conn | RSS KiB / conn | server RSS | idle CPU | "
+        "connect time |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key in ordered(systems):
+        idle = dig(systems, key, "idle_memory")
+        if idle is None:
+            continue
+        if not succeeded(idle):
+            out.append(f"| {labels[key]} | {_failed(idle)} | | | | | |")
+            continue
+        for point in idle.get("points", []):
+            out.append(
+                f"| {labels[key]} | {point['connections']:,} | {_num(point['pss_per_conn_kib'])} "
+                f"| {_num(point['rss_per_conn_kib'])} | {_num(point['rss_kib'] / 1024, 0)} MiB "
+                f"| {_num(100 * point['idle_cpu_util'], 1, '%')} | {_num(point['connect_s'])} s |"
+            )
+    return [*out, ""]
+
+
+def _studyroom_only(extra: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    tutor = extra.get("tutor")
+    if tutor is not None:
+        out += ["## Tutor overhead (ScriptedOpenAI)", ""]
+        if not succeeded(tutor):
+            out += [_failed(tutor), ""]
+        else:
+            room, sdk = tutor["studyroom"], tutor["direct"]
+            script = tutor["script"]
+            out += [
+                f"{tutor['turns']} turns after 3 warm-up turns; the model streams "
+                f"{script['tokens']} tokens {script['token_gap_ms']:g} ms apart. First token: "
+                "the model hands its first token to its socket → it arrives (as `agent.delta` "
+                "at a room member, or from the openai SDK's stream). Whole turn: ask sent → "
+                "`agent.done` at a member, or request → end of stream.",
+                "",
+                "| measurement | through studyroom p50 / p99 | openai SDK direct p50 / p99 | "
+                "overhead (p50) |",
+                "| --- | --- | --- | --- |",
+            ]
+            for key, name, over in (
+                ("first_token", "first token", tutor["first_token_overhead_p50_ms"]),
+                ("whole_turn", "whole turn", tutor["whole_turn_overhead_p50_ms"]),
+            ):
+                out.append(
+                    f"| {name} | {_num(room[key]['p50_ms'], 2)} / {_num(room[key]['p99_ms'], 2)} "
+                    f"ms | {_num(sdk[key]['p50_ms'], 2)} / {_num(sdk[key]['p99_ms'], 2)} ms "
+                    f"| {_num(over, 2)} ms |"
+                )
+            out.append("")
+    resume = extra.get("resume")
+    if resume is not None:
+        out += ["## Resume", ""]
+        if not succeeded(resume):
+            out += [_failed(resume), ""]
+        else:
+            out += [
+                f"A member reconnects with `last_seq` and `epoch` after "
+                f"{resume['missed_events']:,} events; {resume['repeats']} reconnects, each "
+                f"replaying {resume['replayed_events']:,} events. Connect → 1,000th replayed "
+                f"event: **p50 {_num(resume['p50_ms'], 1)} ms, p99 {_num(resume['p99_ms'], 1)} "
+                f"ms** (connect → `welcome`: p50 {_num(resume['welcome_p50_ms'], 1)} ms).",
+                "",
+            ]
+    rest = extra.get("rest")
+    if rest is not None:
+        out += ["## REST on PostgreSQL", ""]
+        if not succeeded(rest):
+            out += [_failed(rest), ""]
+        else:
+            out += [
+                f"{rest['concurrency']} closed-loop clients for {rest['duration_s']:g} s per "
+                "endpoint, keep-alive connections.",
+                "",
+                "| endpoint | requests/s | p50 | p99 | server CPU / request | statuses |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            for key, name in (
+                ("post_topics", "POST /api/topics"),
+                ("get_sessions_current", "GET /api/sessions/current"),
+            ):
+                run = rest[key]
+                out.append(
+                    f"| {name} | {_num(run['requests_per_s'], 0)} | {_num(run['p50_ms'], 1)} ms "
+                    f"| {_num(run['p99_ms'], 1)} ms "
+                    f"| {_num(run.get('server_cpu_ms_per_request'), 2, 'ms')} "
+                    f"| {run['statuses']} |"
+                )
+            out.append("")
+    report = extra.get("report")
+    if report is not None:
+        out += ["## Session report", ""]
+        if not succeeded(report):
+            out += [_failed(report), ""]
+        else:
+            out += [
+                f"`GET /api/sessions/{{id}}/report` over {report['events']:,} events "
+                f"({report['table_size']} with indexes), {report['calls']} sequential calls "
+                f"(`bench/report_bench.py`): median {_num(report['median_ms'])} ms, p95 "
+                f"{_num(report['p95_ms'])} ms, min {_num(report['min_ms'])} ms, max "
+                f"{_num(report['max_ms'])} ms.",
+                "",
+            ]
+    return out
+
+
+def _profile(profile: Any) -> list[str]:
+    if profile is None:
+        return []
+    out = ["## Where studyroom's CPU goes (py-spy, 40x10 at 4,000 deliveries/s)", ""]
+    if not succeeded(profile):
+        return [*out, _failed(profile), ""]
+    out += [
+        f"{profile['samples']:,} samples of the server's threads while busy. 'Own' is the "
+        "innermost Python frame; time in the event loop's C code (socket I/O, callbacks) shows "
+        "as `Runner.run`.",
+        "",
+        "| own time | function |",
+        "| --- | --- |",
+    ]
+    out += [f"| {100 * r['share']:.1f} % | `{r['function']}` |" for r in profile["self"][:15]]
+    out += ["", "| inclusive | studyroom function |", "| --- | --- |"]
+    out += [
+        f"| {100 * r['share']:.1f} % | `{r['function']}` |"
+        for r in profile.get("studyroom_inclusive", [])[:20]
+    ]
+    return [*out, ""]
