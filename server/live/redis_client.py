@@ -5,13 +5,14 @@ Redis being unreachable surfaces as :class:`LiveStateUnavailable`, never as a dr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
 import redis.asyncio as redis
-from redis.asyncio.connection import ConnectionPool
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -25,8 +26,11 @@ _LUA = {
 }
 
 _CONNECT_TIMEOUT_S = 2.0
-_SOCKET_TIMEOUT_S = 5.0
+# Every command must answer within this; see unavailable().
+COMMAND_TIMEOUT_S = 5.0
 _HEALTH_CHECK_S = 15
+# Connections one process opens at most; more concurrent commands wait for one to free up.
+MAX_CONNECTIONS = 64
 
 # What the driver raises when the server cannot be reached or stops answering.
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -35,13 +39,20 @@ Entries = list[tuple[str, dict[str, str]]]
 
 
 def connect(url: str) -> redis.Redis:
-    """A client on a new pool; connections are opened on first use."""
-    pool = ConnectionPool.from_url(
+    """A client on a new pool; connections are opened on first use.
+
+    The pool is bounded: a burst of commands waits for a free connection (up to the command
+    timeout) instead of opening sockets without limit. There is no driver socket timeout:
+    with one, redis-py wraps every write in ``asyncio.wait_for``, a task per command on
+    Python 3.11; :func:`unavailable` bounds each command instead.
+    """
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=COMMAND_TIMEOUT_S,
         decode_responses=True,
         protocol=2,
         socket_connect_timeout=_CONNECT_TIMEOUT_S,
-        socket_timeout=_SOCKET_TIMEOUT_S,
         health_check_interval=_HEALTH_CHECK_S,
         # No silent retries: a retried append could be numbered twice.
         retry=Retry(NoBackoff(), 0),
@@ -49,11 +60,18 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
-@contextlib.contextmanager
-def unavailable() -> Iterator[None]:
-    """Re-raise the driver's connection failures as :class:`LiveStateUnavailable`."""
+@contextlib.asynccontextmanager
+async def unavailable(waits_s: float = 0.0) -> AsyncIterator[None]:
+    """Bound the commands inside to :data:`COMMAND_TIMEOUT_S` (plus ``waits_s`` for a
+    command that blocks on purpose), and re-raise the driver's connection failures and that
+    timeout as :class:`LiveStateUnavailable`.
+
+    A command cut off by the timeout has its connection dropped by the driver, so no reply
+    is ever read as another command's.
+    """
     try:
-        yield
+        async with asyncio.timeout(COMMAND_TIMEOUT_S + waits_s):
+            yield
     except UNAVAILABLE as exc:
         raise LiveStateUnavailable(f"Redis: {exc or type(exc).__name__}") from exc
 

@@ -75,7 +75,7 @@ class RedisRoomLog:
             int(queue_turn),
         ]
         for _ in range(_CREATE_ATTEMPTS):
-            with unavailable():
+            async with unavailable():
                 reply = await self._append(keys=keys, args=args)
             if reply:
                 seq, frame = reply
@@ -84,13 +84,13 @@ class RedisRoomLog:
         raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
 
     async def signal(self, session_id: str, frame: str) -> None:
-        with unavailable():
+        async with unavailable():
             await self._client.publish(self._keys.channel(session_id), SIGNAL_MARK + frame)
 
     async def window(self, session_id: str) -> LogWindow:
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
         for _ in range(_CREATE_ATTEMPTS):
-            with unavailable():
+            async with unavailable():
                 reply = await self._window(keys=keys)
             if reply:
                 epoch, head, first_id = reply
@@ -118,7 +118,7 @@ class RedisRoomLog:
     async def _create_log(self, session_id: str) -> None:
         head = await self._seed(session_id)
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
-        with unavailable():
+        async with unavailable():
             await self._create(keys=keys, args=[secrets.token_hex(8), head, self._idle_ttl_s])
 
     async def read(
@@ -127,7 +127,7 @@ class RedisRoomLog:
         if limit is not None and limit <= 0:
             return []
         start = f"{max(after_seq + 1, 0)}-0"
-        with unavailable():
+        async with unavailable():
             reply = await self._client.xrange(self._keys.log(session_id), start, "+", limit)
         return [
             LoggedEvent(entry_seq(entry_id), fields["d"])
@@ -145,7 +145,7 @@ class RedisRoomLog:
         return await self._fanout.add(session_id, self._keys.channel(session_id), listener)
 
     async def ping(self) -> None:
-        with unavailable():
+        async with unavailable():
             await self._client.ping()
 
     async def close(self) -> None:

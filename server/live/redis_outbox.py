@@ -65,7 +65,7 @@ class RedisOutbox:
         self._released = asyncio.Event()
 
     async def create_group(self) -> None:
-        with unavailable():
+        async with unavailable():
             try:
                 await self._client.xgroup_create(self._stream, self._group, id="0", mkstream=True)
             except ResponseError as exc:
@@ -79,7 +79,7 @@ class RedisOutbox:
         """
         if max_items <= 0:
             return []
-        with unavailable():
+        async with unavailable(waits_s=wait_s):
             await self._prune_idle_consumers()
             try:
                 items = await self._take(max_items, wait_s)
@@ -222,11 +222,10 @@ class RedisOutbox:
         if not receipts:
             return
         try:
-            with unavailable():
-                async with self._client.pipeline(transaction=False) as pipe:
-                    pipe.xack(self._stream, self._group, *receipts)
-                    pipe.xdel(self._stream, *receipts)
-                    await pipe.execute()
+            async with unavailable(), self._client.pipeline(transaction=False) as pipe:
+                pipe.xack(self._stream, self._group, *receipts)
+                pipe.xdel(self._stream, *receipts)
+                await pipe.execute()
         finally:
             # Unacknowledged after a failure: handed out again, which at-least-once allows.
             self._in_flight.difference_update(receipts)

@@ -38,12 +38,12 @@ class RedisPresence:
             self._ttl_ms,
             self._key_ttl_s,
         ]
-        with unavailable():
+        async with unavailable():
             first = await self._join(keys=self._keys.presence(session_id), args=args)
         return bool(first)
 
     async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
-        with unavailable():
+        async with unavailable():
             user = await self._leave(keys=self._keys.presence(session_id), args=[conn_id])
         return UserRef.model_validate_json(user) if user else None
 
@@ -51,17 +51,17 @@ class RedisPresence:
         if not conn_ids:
             return
         args: list[str | int] = [self._ttl_ms, self._key_ttl_s, *conn_ids]
-        with unavailable():
+        async with unavailable():
             await self._heartbeat(keys=self._keys.presence(session_id), args=args)
 
     async def reap(self, session_id: str) -> list[UserRef]:
-        with unavailable():
+        async with unavailable():
             users = await self._reap(keys=self._keys.presence(session_id))
         return [UserRef.model_validate_json(user) for user in users]
 
     async def members(self, session_id: str) -> list[UserRef]:
         # Expired connections still count: only ``reap`` may drop them, as its caller
         # announces who left.
-        with unavailable():
+        async with unavailable():
             users = await self._client.hvals(self._keys.presence_users(session_id))
         return sorted((UserRef.model_validate_json(user) for user in users), key=lambda u: u.id)

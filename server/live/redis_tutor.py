@@ -42,7 +42,7 @@ class RedisTutorState:
         self._remove = client.register_script(_REMOVE)
 
     async def head(self, session_id: str) -> LoggedEvent | None:
-        with unavailable():
+        async with unavailable():
             reply = await self._client.zrange(self._keys.turns(session_id), 0, 0, withscores=True)
         if not reply:
             return None
@@ -52,51 +52,51 @@ class RedisTutorState:
 
     async def remove(self, session_id: str, seq: int) -> None:
         keys = [self._keys.turns(session_id), self._keys.turn_started(session_id)]
-        with unavailable():
+        async with unavailable():
             await self._remove(keys=keys, args=[seq])
 
     async def acquire(self, session_id: str, owner: str, ttl_s: float) -> bool:
         key = self._keys.tutor_lease(session_id)
-        with unavailable():
+        async with unavailable():
             if await self._client.set(key, owner, nx=True, px=_ms(ttl_s)):
                 return True
             return await self.renew(session_id, owner, ttl_s)
 
     async def renew(self, session_id: str, owner: str, ttl_s: float) -> bool:
-        with unavailable():
+        async with unavailable():
             done = await self._renew(
                 keys=[self._keys.tutor_lease(session_id)], args=[owner, _ms(ttl_s)]
             )
         return bool(done)
 
     async def release(self, session_id: str, owner: str) -> None:
-        with unavailable():
+        async with unavailable():
             await self._release(keys=[self._keys.tutor_lease(session_id)], args=[owner])
 
     async def mark_started(self, session_id: str, seq: int) -> None:
-        with unavailable():
+        async with unavailable():
             await self._client.set(self._keys.turn_started(session_id), seq, ex=self._idle_ttl_s)
 
     async def started(self, session_id: str) -> int | None:
-        with unavailable():
+        async with unavailable():
             value = await self._client.get(self._keys.turn_started(session_id))
         return None if value is None else int(value)
 
     async def request_cancel(self, session_id: str, turn_id: str) -> None:
-        with unavailable():
+        async with unavailable():
             await self._client.set(self._keys.turn_cancel(session_id, turn_id), 1, ex=3600)
 
     async def cancel_requested(self, session_id: str, turn_id: str) -> bool:
-        with unavailable():
+        async with unavailable():
             return bool(await self._client.exists(self._keys.turn_cancel(session_id, turn_id)))
 
     async def put_quiz(self, session_id: str, quiz_id: str, key: str) -> None:
-        with unavailable():
+        async with unavailable():
             await self._client.hset(self._keys.quizzes(session_id), quiz_id, key)
             await self._client.expire(self._keys.quizzes(session_id), self._idle_ttl_s)
 
     async def get_quiz(self, session_id: str, quiz_id: str) -> str | None:
-        with unavailable():
+        async with unavailable():
             value = await self._client.hget(self._keys.quizzes(session_id), quiz_id)
         if value is None:
             return None
