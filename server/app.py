@@ -14,9 +14,10 @@ from fastapi import FastAPI
 
 from protocol import PROTOCOL_VERSION
 from server.api.errors import install_error_handlers
-from server.api.middleware import MetricsMiddleware
+from server.api.middleware import AllowedMethods, BodyLimit, MetricsMiddleware
 from server.api.routes import auth, connection, health, sessions, topics, users
 from server.api.routes.goals import router as goals_router
+from server.api.routes.materials import UPLOAD_PATH
 from server.api.routes.materials import router as materials_router
 from server.api.routes.progress import router as progress_router
 from server.api.routes.reports import router as reports_router
@@ -93,6 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={400: {"model": ErrorDetail, "description": "The body could not be parsed."}},
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AllowedMethods)
+    # JSON and form bodies are small: refuse them past this instead of reading them whole.
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.request_max_bytes, exempt=(("POST", UPLOAD_PATH),)
+    )
     install_error_handlers(app)
     for module in (users, auth, topics, sessions, connection, health):
         app.include_router(module.router)

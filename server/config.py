@@ -116,6 +116,11 @@ class Settings(BaseSettings):
 
     # REST.
     page_max: int = Field(default=500, ge=1)
+    request_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body outside material uploads; a larger one gets 413.",
+    )
 
     # Uploaded study materials.
     data_dir: Path = Field(

@@ -1,13 +1,18 @@
-"""Request metrics as a plain ASGI middleware.
+"""Plain ASGI middleware: request metrics, complete ``Allow`` headers on 405 answers, and a
+limit on request bodies.
 
 Not ``BaseHTTPMiddleware``: that wraps every response body in an extra task and stream, which
-costs latency on every request; counting needs only the response's start message.
+costs latency on every request; both need only the response's start message.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.metrics import Metrics
@@ -51,3 +56,141 @@ class MetricsMiddleware:
             method = scope["method"] if scope["method"] in _METHODS else "other"
             self.metrics.http_requests.labels(method, route, str(status)).inc()
             self.metrics.http_latency.labels(route).observe(time.perf_counter() - started)
+
+
+class AllowedMethods:
+    """Lists in a 405's ``Allow`` every method the path has (RFC 9110, section 15.5.6).
+
+    The router answers 405 from the first route whose path matches, and FastAPI makes one route
+    per method: ``DELETE /api/topics`` would be told ``Allow: POST`` although ``GET`` works too.
+    The methods come from the application's OpenAPI document, the same list clients are given;
+    a literal path (``/api/sessions/join``) wins over a template that also matches it
+    (``/api/sessions/{session_id}``). Paths the document does not describe keep their answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._table: list[tuple[re.Pattern[str], bool, frozenset[str]]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = self._methods(scope)
+                if methods:
+                    headers = [
+                        (k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"
+                    ]
+                    headers.append((b"allow", ", ".join(sorted(methods)).encode("latin-1")))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_allow)
+
+    def _methods(self, scope: Scope) -> frozenset[str]:
+        if self._table is None:
+            # The application sets itself in the scope before routing; its document is cached.
+            openapi = getattr(scope.get("app"), "openapi", None)
+            if openapi is None:
+                return frozenset()
+            self._table = _path_table(openapi())
+        path: str = scope["path"]
+        matches = [
+            (literal, methods) for regex, literal, methods in self._table if regex.fullmatch(path)
+        ]
+        literal = [methods for is_literal, methods in matches if is_literal]
+        return literal[0] if literal else frozenset().union(*(m for _, m in matches))
+
+
+# A path parameter as ``re.escape`` writes it: ``\{session_id\}``.
+_TEMPLATE_PARAM = re.compile(r"\\\{[^/]+?\\\}")
+
+
+def _path_table(document: dict[str, Any]) -> list[tuple[re.Pattern[str], bool, frozenset[str]]]:
+    """Each documented path as a pattern, whether it is literal, and its methods."""
+    table = []
+    for path, operations in document.get("paths", {}).items():
+        methods = frozenset(m.upper() for m in operations if m.upper() in _METHODS)
+        pattern = _TEMPLATE_PARAM.sub("[^/]+", re.escape(path))
+        table.append((re.compile(pattern), pattern == re.escape(path), methods))
+    return table
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive``: routes pass an HTTPException through their body parsing, so the
+    application's error handlers answer it like any other error."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")
+
+
+class BodyLimit:
+    """Answers 413 (``{"detail": …}``, connection closed) to a request body over ``max_bytes``.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a body
+    without one is counted as it arrives. ``exempt`` lists (method, path pattern) pairs that
+    stream their bodies and enforce their own limits, such as material uploads.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, exempt: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(
+            scope["method"] == method and pattern.fullmatch(scope["path"])
+            for method, pattern in self.exempt
+        ):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge(self.max_bytes)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {"detail": f"the request body is larger than {self.max_bytes} bytes"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    # The rest of the body is not read: the connection cannot be reused.
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -4,6 +4,10 @@ The body is parsed as it arrives, never held whole in memory or spooled elsewher
 ``file`` part is hashed and written as it comes. The size limit is enforced on what arrives,
 so a missing or understated ``Content-Length`` gains nothing, and an overstated one is
 refused before a byte of the body is read.
+
+Everything around the file (a preamble, other fields, part headers, the epilogue) has a small
+budget of its own, and parts, part headers and the boundary are capped too: a hostile form is
+refused as soon as it crosses one of these limits, not after the whole upload limit was read.
 """
 
 from __future__ import annotations
@@ -19,12 +23,24 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 FIELD = "file"
-# Room for the multipart envelope (boundaries, part headers) around a file at the limit.
+# Everything in the body that is not the file's bytes: boundaries, part headers, other fields,
+# a preamble or an epilogue. A browser's form needs a few hundred bytes of it.
 ENVELOPE_BYTES = 64 * 1024
+# Parts of one form, the file's included; a browser sends one.
+MAX_PARTS = 16
+# Header lines per part, and bytes per header line (a long file name must still fit).
+MAX_PART_HEADERS = 8
+MAX_PART_HEADER_BYTES = 4096
+# RFC 2046 allows boundaries of 1 to 70 characters.
+MAX_BOUNDARY_CHARS = 70
 
 
 class UploadRejected(Exception):
-    """The request cannot become a material; ``status`` and ``detail`` are the answer."""
+    """The request cannot become a material; ``status`` and ``detail`` are the answer.
+
+    The body may not have been read to its end: whoever answers should close the connection
+    rather than read the rest of it.
+    """
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
@@ -34,6 +50,12 @@ class UploadRejected(Exception):
 
 def too_large(max_bytes: int) -> UploadRejected:
     return UploadRejected(413, f"the file is larger than the limit of {max_bytes} bytes")
+
+
+def envelope_too_large() -> UploadRejected:
+    return UploadRejected(
+        413, f"the form holds more than {ENVELOPE_BYTES} bytes besides the {FIELD!r} file"
+    )
 
 
 @dataclass
@@ -49,9 +71,11 @@ class _Parts:
     """What the parser callbacks have seen so far."""
 
     max_bytes: int
+    parts: int = 0
     header_name: bytes = b""
     header_value: bytes = b""
     disposition: bytes = b""
+    content_type: bytes = b""
     in_file: bool = False
     file_seen: bool = False
     file_done: bool = False
@@ -61,7 +85,10 @@ class _Parts:
     pending: list[bytes] = field(default_factory=list)
 
     def on_part_begin(self) -> None:
-        self.disposition = b""
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise UploadRejected(400, f"the form has more than {MAX_PARTS} parts")
+        self.disposition = self.content_type = b""
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self.header_name += data[start:end]
@@ -70,8 +97,11 @@ class _Parts:
         self.header_value += data[start:end]
 
     def on_header_end(self) -> None:
-        if self.header_name.strip().lower() == b"content-disposition":
+        name = self.header_name.strip().lower()
+        if name == b"content-disposition":
             self.disposition = self.header_value
+        elif name == b"content-type":
+            self.content_type = self.header_value
         self.header_name = self.header_value = b""
 
     def on_headers_finished(self) -> None:
@@ -79,6 +109,11 @@ class _Parts:
         # Only the first part named "file" is the upload; other parts are read past.
         self.in_file = options.get(b"name") == FIELD.encode() and not self.file_seen
         if self.in_file:
+            declared, _ = parse_options_header(self.content_type)
+            if declared.startswith(b"multipart/"):
+                # A container of further parts (RFC 7578 no longer allows it): which of its
+                # files would be the upload is anybody's guess.
+                raise UploadRejected(415, f"the {FIELD!r} part is itself multipart; send one file")
             self.file_seen = True
             raw = options.get(b"filename")
             self.filename = _decode_header(raw) if raw is not None else None
@@ -115,6 +150,8 @@ def _check_headers(request: Request, max_bytes: int) -> bytes:
     boundary = params.get(b"boundary")
     if not boundary:
         raise UploadRejected(400, "multipart body without a boundary")
+    if len(boundary) > MAX_BOUNDARY_CHARS:
+        raise UploadRejected(400, f"the boundary is longer than {MAX_BOUNDARY_CHARS} characters")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
         raise too_large(max_bytes)
@@ -140,19 +177,21 @@ async def receive_upload(request: Request, staging_path: Path, max_bytes: int) -
             "on_part_data": parts.on_part_data,
             "on_part_end": parts.on_part_end,
         },
+        max_header_count=MAX_PART_HEADERS,
+        max_header_size=MAX_PART_HEADER_BYTES,
     )
-    envelope = 0
+    received = 0
     try:
         async with await anyio.open_file(staging_path, "wb") as out:
             async for data in request.stream():
-                # Parts other than the file count too: nobody may stream an endless field.
-                envelope += len(data)
-                if envelope > max_bytes + ENVELOPE_BYTES:
-                    raise too_large(max_bytes)
+                received += len(data)
                 try:
                     parser.write(data)
-                except FormParserError:
-                    raise UploadRejected(400, "malformed multipart body") from None
+                except FormParserError as exc:
+                    raise UploadRejected(400, f"malformed multipart body: {exc}") from None
+                # Checked after the chunk is parsed, once its file bytes are counted.
+                if received - parts.size > ENVELOPE_BYTES:
+                    raise envelope_too_large()
                 if parts.pending:
                     await out.write(b"".join(parts.pending))
                     parts.pending.clear()

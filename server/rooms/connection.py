@@ -166,6 +166,13 @@ class RoomConnection:
         except TimeoutError:
             self._member.close(CloseCode.SLOW_CONSUMER)
             raise
+        except RuntimeError as exc:
+            if "close" not in str(exc):
+                raise
+            # The server closed this socket by itself (the client sent an oversized or
+            # malformed frame: 1009, 1007) and the reader has not yet heard of it. The client
+            # is gone, which is no server fault: never report it as one (1011).
+            raise WebSocketDisconnect(1006) from exc
 
     async def _read(self) -> None:
         while True:

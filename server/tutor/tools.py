@@ -1,7 +1,10 @@
 """The tutor's tools. Each acts only inside the session of the turn that calls it.
 
-A tool never takes a session, user or topic from the model: those come from the turn. Bad
-arguments are answered to the model as an error message, never raised.
+A tool never takes a session, user or topic from the model: those come from the turn, and an
+argument the tool does not declare (a ``topic_id``, a ``user_id``) is refused, not ignored, so
+the model learns that it cannot reach elsewhere. Bad arguments are answered to the model as an
+error message, never raised. A turn's calls are capped: a model that asks for hundreds gets an
+error for each one past the cap instead of flooding the room.
 """
 
 from __future__ import annotations
@@ -15,10 +18,17 @@ from protocol.events import ProgressEvent, QuizEvent, UserRef, now_iso
 from server.live.ports import TutorState
 from server.rooms.hub import Hub
 from server.tutor.knowledge import MaterialSearch, Passage
+from server.tutor.prompt import quote_passages
 from server.tutor.provider import ToolCall, ToolSpec
 
 MAX_CHOICES = 6
 SEARCH_LIMIT = 4
+# Tool calls one turn may make, over all its rounds.
+MAX_CALLS_PER_TURN = 8
+# Longest arguments text parsed; real arguments, within the schemas' limits, are far shorter.
+MAX_ARGUMENT_CHARS = 32_000
+# How much of a tool name the model made up is repeated back to it.
+_NAME_SHOWN = 64
 
 TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -67,6 +77,11 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
 )
 
 
+_ARGUMENTS: dict[str, frozenset[str]] = {
+    spec.name: frozenset(spec.parameters["properties"]) for spec in TOOL_SPECS
+}
+
+
 class ToolArgumentError(ValueError):
     pass
 
@@ -83,40 +98,34 @@ class TurnTools:
     state: TutorState
     search: MaterialSearch
     cited: list[Passage] = field(default_factory=list)
+    calls: int = 0
 
     async def run(self, call: ToolCall) -> str:
         """Execute one call; the result (or the error) as text for the model."""
+        self.calls += 1
+        if self.calls > MAX_CALLS_PER_TURN:
+            return (
+                f"error: this answer already used its {MAX_CALLS_PER_TURN} tool calls; "
+                "this call was not run. Answer with what you have."
+            )
+        tools = {
+            "search_materials": self._search,
+            "pose_quiz": self._pose_quiz,
+            "record_concept": self._record_concept,
+        }
         try:
-            args = json.loads(call.arguments or "{}")
-            if not isinstance(args, dict):
-                raise ToolArgumentError("arguments must be a JSON object")
-            if call.name == "search_materials":
-                return await self._search(args)
-            if call.name == "pose_quiz":
-                return await self._pose_quiz(args)
-            if call.name == "record_concept":
-                return await self._record_concept(args)
-            raise ToolArgumentError(f"there is no tool named {call.name!r}")
+            args = _arguments(call)
+            return await tools[call.name](args)
         except (ValueError, TypeError, KeyError) as exc:
             return f"error: {exc}"
 
     async def _search(self, args: dict[str, Any]) -> str:
         query = _text(args, "query", 500)
-        if self.topic_id is None:
-            return "[]"
-        found = await self.search.search(self.topic_id, query, SEARCH_LIMIT)
+        found: list[Passage] = []
+        if self.topic_id is not None:
+            found = await self.search.search(self.topic_id, query, SEARCH_LIMIT)
         self.cited.extend(p for p in found if p not in self.cited)
-        return json.dumps(
-            [
-                {
-                    "material_id": p.material_id,
-                    "chunk_id": p.chunk_id,
-                    "page": p.page,
-                    "text": p.text,
-                }
-                for p in found
-            ]
-        )
+        return quote_passages(found)
 
     async def _pose_quiz(self, args: dict[str, Any]) -> str:
         question = _text(args, "question", 1000)
@@ -165,6 +174,28 @@ class TurnTools:
             ),
         )
         return "recorded"
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    """The call's arguments, checked against the names its tool declares."""
+    allowed = _ARGUMENTS.get(call.name)
+    if allowed is None:
+        raise ToolArgumentError(f"there is no tool named {call.name[:_NAME_SHOWN]!r}")
+    if len(call.arguments) > MAX_ARGUMENT_CHARS:
+        raise ToolArgumentError(f"arguments are longer than {MAX_ARGUMENT_CHARS} characters")
+    try:
+        args = json.loads(call.arguments or "{}")
+    except RecursionError:
+        raise ToolArgumentError("arguments are nested too deeply") from None
+    if not isinstance(args, dict):
+        raise ToolArgumentError("arguments must be a JSON object")
+    unknown = sorted(str(name)[:_NAME_SHOWN] for name in args if name not in allowed)
+    if unknown:
+        raise ToolArgumentError(
+            f"unknown arguments {unknown}: {call.name} acts only on this session and its "
+            f"asker; it takes {sorted(allowed)}"
+        )
+    return args
 
 
 def _text(args: dict[str, Any], name: str, limit: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -78,6 +79,11 @@ async def get_visible_material(db: AsyncSession, user: User, material_id: int) -
     return material
 
 
+# Exempt from the small-body limit (server.api.middleware.BodyLimit): the upload streams its
+# body and enforces STUDYROOM_UPLOAD_MAX_BYTES itself, with a 413 as soon as it is passed.
+UPLOAD_PATH = re.compile(r"/api/topics/[^/]+/materials")
+
+
 @router.post(
     "/api/topics/{topic_id}/materials",
     status_code=status.HTTP_201_CREATED,
@@ -131,7 +137,8 @@ async def upload_material(
             ) from None
         material, created = await ingest(db, store, settings, topic_id, staged)
     except UploadRejected as exc:
-        raise HTTPException(exc.status, exc.detail) from None
+        # The rest of the body may still be on its way: close instead of reading it to the end.
+        raise HTTPException(exc.status, exc.detail, headers={"Connection": "close"}) from None
     except Unsupported as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
     except ClientDisconnect:
