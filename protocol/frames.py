@@ -17,7 +17,8 @@ QuizId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class _Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: `"choice": true` or `"1"` is not a number; JSON types are taken as they are.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ChatFrame(_Frame):
