@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import asyncpg
+import httpx
 
 from bench.loadgen import Fleet, latency_summary_ms
 from bench.procs import cpu_seconds, own_cpu_seconds
@@ -164,6 +165,57 @@ async def shape_run(
     finally:
         await fleet.close()
     return {"shape": asdict(shape), "connect_s": round(connect_s, 2), **result}
+
+
+# One member in this many stops reading in the slow-consumer run (5%).
+SLOW_EVERY = 20
+
+
+async def slow_consumers(
+    system: System, probe: Probe, shape: Shape, warmup_s: float, window_s: float
+) -> dict[str, Any]:
+    """The headline load, then the same with 5% of the members no longer reading.
+
+    What matters is that the others do not notice: their p99 against the baseline's, and the
+    stalled sockets closed with 4008 (once the server's buffers for them are full; a client
+    that reads nothing holds a kernel receive buffer too, so at this rate that can take longer
+    than the window).
+    """
+    fleet = Fleet(system.dialect)
+    try:
+        await fleet.open(await system.seats(shape.rooms, shape.members))
+        await asyncio.sleep(1.0)
+        baseline = await window(fleet, probe, shape.chats_per_s, shape.members, warmup_s, window_s)
+        stalled = fleet.stall(SLOW_EVERY)
+        began = time.monotonic()
+        # The stalled members' share of the deliveries no longer arrives: expect 95% of them.
+        loaded = await window(fleet, probe, shape.chats_per_s, shape.members, warmup_s, window_s)
+        # A client that stopped reading never reads its close frame: ask the server.
+        closed_slow = await _closed_with_4008(system.port)
+        observed_s = round(time.monotonic() - began, 1)
+    finally:
+        await fleet.close()
+    p99_base = baseline["latency"].get("p99_ms")
+    p99_slow = loaded["latency"].get("p99_ms")
+    return {
+        "shape": asdict(shape),
+        "stalled": len(stalled),
+        "baseline": baseline,
+        "with_stalled": loaded,
+        "p99_ratio": round(p99_slow / p99_base, 2) if p99_base and p99_slow else None,
+        "closed_with_4008": closed_slow,
+        "observed_for_s": observed_s,
+    }
+
+
+async def _closed_with_4008(port: int) -> int | None:
+    """studyroom's count of sockets closed as slow consumers, from its Prometheus metrics."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('studyroom_ws_closed_total{code="4008"}'):
+            return int(float(line.split()[-1]))
+    return 0
 
 
 def step_verdict(step: dict[str, Any]) -> str | None:

@@ -36,6 +36,7 @@ class Conn:
     position: int  # this connection's place among its room's members
     reader: asyncio.Task[None] | None = None
     dead: bool = False
+    stalled: bool = False  # stopped reading on purpose (a slow consumer)
 
 
 @dataclass
@@ -122,6 +123,19 @@ class Fleet:
                 self.recorder.closed += 1
                 code = ws.protocol.close_rcvd.code if ws.protocol.close_rcvd else None
                 self.recorder.close_codes[code] += 1
+
+    def stall(self, every: int) -> list[Conn]:
+        """Make one connection in ``every`` stop reading (and sending), as a stuck client.
+
+        Its reader is cancelled, so the client library stops taking frames off the socket and
+        the server's buffers for it fill; the server should close it (4008).
+        """
+        stalled = self.conns[::every]
+        for conn in stalled:
+            conn.stalled = conn.dead = True
+            if conn.reader is not None:
+                conn.reader.cancel()
+        return stalled
 
     def _send_order(self) -> list[Conn]:
         # Member 0 of every room, then member 1 of every room, …: rooms take turns.

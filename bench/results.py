@@ -58,6 +58,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     extra = results.get(STUDYROOM, {})
     tutor = dig(extra, "tutor", "first_token_overhead_p50_ms")
     replay = dig(extra, "resume", "p50_ms")
+    stalled = dig(systems, STUDYROOM, "slow_consumers", "p99_ratio")
 
     def ratio(a: Any, b: Any) -> float | None:
         return round(a / b, 2) if a is not None and b else None
@@ -74,6 +75,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         (f"memory per idle connection (PSS, {idle_at or '?'} connections)", per_conn, 20.0, "KiB"),
         ("tutor overhead, first token, p50", tutor, 5.0, "ms"),
         ("replay of 1,000 missed events, p50", replay, 50.0, "ms"),
+        ("others' p99 with 5% of members stalled, vs without (40x10)", stalled, 2.0, "x"),
     ]
     return [
         {
@@ -117,7 +119,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {row['target']} | {_num(row['value'], 2, row['unit'])} "
             f"| ≤ {_num(row['limit'], 2, row['unit'])} | {met} |"
         )
-    out += ["", *_fanout(systems, labels), *_ramp(systems, labels), *_idle(systems, labels)]
+    out += ["", *_fanout(systems, labels), *_slow(dig(systems, STUDYROOM, "slow_consumers"))]
+    out += [*_ramp(systems, labels), *_idle(systems, labels)]
     out += _studyroom_only(results.get(STUDYROOM, {}))
     out += _profile(dig(systems, STUDYROOM, "profile"))
     notes = meta.get("notes") or []
@@ -201,6 +204,37 @@ def _ramp(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:
             f"| {ramp.get('stopped_by')} |"
         )
     return [*out, ""]
+
+
+def _slow(slow: Any) -> list[str]:
+    if slow is None:
+        return []
+    out = ["## Slow consumers (studyroom)", ""]
+    if not succeeded(slow):
+        return [*out, _failed(slow), ""]
+    base, loaded = slow["baseline"], slow["with_stalled"]
+    out += [
+        f"The 40x10 load, then the same with {slow['stalled']} members (5%) no longer reading. "
+        "The others' latency should not notice; the server closes a stalled socket with 4008 "
+        "once its buffers for it are full.",
+        "",
+        "| window | deliveries/s | p50 | p99 | server CPU |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, w in (("baseline", base), ("5% stalled", loaded)):
+        lat = w["latency"]
+        out.append(
+            f"| {name} | {_num(w['deliveries_per_s'], 0)} | {_num(lat['p50_ms'], 2, 'ms')} "
+            f"| {_num(lat['p99_ms'], 2, 'ms')} | {_num(100 * w['server_cpu_util'], 0, '%')} |"
+        )
+    out += [
+        "",
+        f"p99 with stalled members / baseline: **{_num(slow['p99_ratio'], 2, 'x')}** "
+        f"(target ≤ 2x); stalled sockets closed with 4008 after {slow['observed_for_s']} s: "
+        f"{slow['closed_with_4008']} of {slow['stalled']}.",
+        "",
+    ]
+    return out
 
 
 def _idle(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:

@@ -97,7 +97,7 @@ QUICK = replace(
     report_calls=5,
     profile_s=5.0,
 )
-PHASES = ("idle", "fanout", "ramp", "tutor", "resume", "rest", "report")
+PHASES = ("idle", "fanout", "slow", "ramp", "tutor", "resume", "rest", "report")
 
 
 def say(message: str) -> None:
@@ -174,6 +174,15 @@ class Run:
                             system, probe(), shape, plan.warmup_s, plan.window_s
                         ),
                     )
+            if "slow" in self.phases and system.key == "studyroom":
+                await self._alive(system)
+                await self.attempt(
+                    out,
+                    "slow_consumers",
+                    lambda: fanout.slow_consumers(
+                        system, probe(), fanout.HEADLINE, plan.warmup_s, plan.window_s
+                    ),
+                )
             if self.args.profile and system.key == "studyroom":
                 await self._alive(system)
                 await self.attempt(out, "profile", lambda: self.profile(system))
