@@ -38,14 +38,15 @@ MAX_BOUNDARY_CHARS = 70
 class UploadRejected(Exception):
     """The request cannot become a material; ``status`` and ``detail`` are the answer.
 
-    The body may not have been read to its end: whoever answers should close the connection
-    rather than read the rest of it.
+    Unless ``body_ended``, the body may not have been read to its end: whoever answers should
+    close the connection rather than read all the rest of it.
     """
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, *, body_ended: bool = False) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.body_ended = body_ended
 
 
 def too_large(max_bytes: int) -> UploadRejected:
@@ -196,9 +197,9 @@ async def receive_upload(request: Request, staging_path: Path, max_bytes: int) -
                     await out.write(b"".join(parts.pending))
                     parts.pending.clear()
             if not parts.file_seen:
-                raise UploadRejected(422, f"the form has no field {FIELD!r}")
+                raise UploadRejected(422, f"the form has no field {FIELD!r}", body_ended=True)
             if not parts.file_done:
-                raise UploadRejected(400, "the upload ended before the file did")
+                raise UploadRejected(400, "the upload ended before the file did", body_ended=True)
             await out.flush()
             # On disk before it is acknowledged: a crash after the answer must not lose it.
             await anyio.to_thread.run_sync(os.fsync, out.wrapped.fileno())

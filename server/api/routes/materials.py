@@ -7,6 +7,7 @@ search them. Anyone else gets 404, as if neither topic nor material existed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Sequence
@@ -79,6 +80,25 @@ async def get_visible_material(db: AsyncSession, user: User, material_id: int) -
     return material
 
 
+# After refusing an upload, how much more of its body is read and dropped before answering.
+LINGER_BYTES = 1024 * 1024
+LINGER_S = 1.0
+
+
+async def _linger(request: Request) -> None:
+    """Read and drop up to ``LINGER_BYTES`` or ``LINGER_S`` of what is left of the body."""
+    dropped = 0
+    with contextlib.suppress(TimeoutError, ClientDisconnect):
+        async with asyncio.timeout(LINGER_S):
+            while dropped < LINGER_BYTES:
+                message = await request.receive()
+                if message["type"] != "http.request":
+                    return
+                dropped += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+
+
 # Exempt from the small-body limit (server.api.middleware.BodyLimit): the upload streams its
 # body and enforces STUDYROOM_UPLOAD_MAX_BYTES itself, with a 413 as soon as it is passed.
 UPLOAD_PATH = re.compile(r"/api/topics/[^/]+/materials")
@@ -137,7 +157,11 @@ async def upload_material(
             ) from None
         material, created = await ingest(db, store, settings, topic_id, staged)
     except UploadRejected as exc:
-        # The rest of the body may still be on its way: close instead of reading it to the end.
+        # The rest of the body may still be on its way. Most clients read the answer only once
+        # they have sent everything, and a connection closed on unread data is reset, losing the
+        # answer: take a little more of it, bounded, then answer and close.
+        if not exc.body_ended:
+            await _linger(request)
         raise HTTPException(exc.status, exc.detail, headers={"Connection": "close"}) from None
     except Unsupported as exc:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
