@@ -40,9 +40,13 @@ from protocol.sequence import plan_resume
 from server.live.ports import LiveStateUnavailable, LoggedEvent
 from server.rooms.member import Member
 from server.rooms.ratelimit import TokenBucket
+from server.rooms.ws_protocol import RAW_FRAMES, RawFrames, shared_frame, text_frame
 from server.services import Services
 
 log = logging.getLogger(__name__)
+
+# Frames the writer takes from the queue at once and writes in one go.
+WRITE_BATCH_MAX = 64
 
 
 class RoomConnection:
@@ -55,6 +59,8 @@ class RoomConnection:
         topic: dict[str, Any] | None,
     ) -> None:
         self._ws = websocket
+        # Present when served by our uvicorn protocol: frames are written without the ASGI path.
+        self._raw: RawFrames | None = websocket.scope.get("extensions", {}).get(RAW_FRAMES)
         self._services = services
         self._settings = services.settings
         self._hub = services.hub
@@ -143,21 +149,51 @@ class RoomConnection:
         return CloseCode.NORMAL
 
     async def _write(self, welcome: str, replay: list[LoggedEvent], head: int) -> None:
-        member, send = self._member, self._send
-        await send(welcome)
-        for event in replay:
-            await send(event.data)
+        member = self._member
+        await self._send_all([welcome], shared=False)
+        for start in range(0, len(replay), WRITE_BATCH_MAX):
+            batch = replay[start : start + WRITE_BATCH_MAX]
+            await self._send_all([e.data for e in batch], shared=False)
         last = head
+        queue = member.queue
         while True:
-            event = await member.queue.get()
-            if event.seq:
-                if event.seq <= last:
-                    continue
-                last = event.seq
-            await send(event.data)
-            if member.close_after_seq is not None and last >= member.close_after_seq:
+            taken = [await queue.get()]
+            while len(taken) < WRITE_BATCH_MAX and not queue.empty():
+                taken.append(queue.get_nowait())
+            frames: list[str] = []
+            ending = False
+            for event in taken:
+                if event.seq:
+                    if event.seq <= last:
+                        continue
+                    last = event.seq
+                frames.append(event.data)
+                if member.close_after_seq is not None and last >= member.close_after_seq:
+                    ending = True
+                    break
+            await self._send_all(frames, shared=True)
+            if ending:
                 member.close(CloseCode.SESSION_ENDED)
                 return
+
+    async def _send_all(self, frames: list[str], *, shared: bool) -> None:
+        """Send frames in order: in one write when the raw path is there, else one by one.
+
+        ``shared`` frames go to other members too, so their encoding is cached for them.
+        """
+        if not frames:
+            return
+        if self._raw is None:
+            for frame in frames:
+                await self._send(frame)
+            return
+        encode = shared_frame if shared else text_frame
+        data = b"".join(encode(frame) for frame in frames)
+        try:
+            await self._raw.write(data, self._settings.send_timeout_s)
+        except TimeoutError:
+            self._member.close(CloseCode.SLOW_CONSUMER)
+            raise
 
     async def _send(self, frame: str) -> None:
         try:

@@ -9,11 +9,62 @@ the client still has not read it after the close timeout the connection is abort
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import struct
 from asyncio import BaseTransport
+from functools import lru_cache
 from typing import Any
 
+from starlette.websockets import WebSocketDisconnect
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+# The ASGI scope extension under which a room socket finds its RawFrames.
+RAW_FRAMES = "studyroom.raw_frames"
+
+
+def text_frame(text: str) -> bytes:
+    """A complete, unmasked, uncompressed WebSocket text frame (RFC 6455, section 5.2)."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+# A room event goes to every member with the same bytes: framed once, then found here by the
+# other members' writers (the event's string is shared, so its hash is computed once).
+shared_frame = lru_cache(maxsize=256)(text_frame)
+
+
+class RawFrames:
+    """Writes already-framed bytes to a room socket, as ``websockets.broadcast`` does.
+
+    The ASGI path frames every message again for every member and goes through several layers
+    per frame; a room event is the same bytes for all of them. Only data frames are written
+    here: the handshake, pings and the close stay with the protocol.
+    """
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: RoomWebSocketProtocol) -> None:
+        self._protocol = protocol
+
+    async def write(self, data: bytes, timeout_s: float) -> None:
+        """Write ``data``; waits (up to ``timeout_s``, then TimeoutError) while the client is
+        not reading and the transport's buffer is over its high-water mark."""
+        protocol = self._protocol
+        if not protocol.writable.is_set():
+            async with asyncio.timeout(timeout_s):
+                await protocol.writable.wait()
+        if protocol.disconnected or protocol.close_sent or protocol.transport.is_closing():
+            raise WebSocketDisconnect(1006)
+        protocol.transport.write(data)
 
 
 class RoomWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -25,6 +76,15 @@ class RoomWebSocketProtocol(WebSocketsSansIOProtocol):
         sock = transport.get_extra_info("socket")
         if size and sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, int(size))
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        # The application runs from a task that has not started yet: it will find the
+        # extension in its scope. Raw frames carry no extension bits, so only without
+        # compression (never negotiated: ws_per_message_deflate is off).
+        if getattr(self, "scope", None) is not None and not self.conn.extensions:
+            extensions: dict[str, Any] = self.scope["extensions"]
+            extensions[RAW_FRAMES] = RawFrames(self)
 
     async def send(self, message: Any) -> None:
         if (

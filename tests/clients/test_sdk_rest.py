@@ -68,8 +68,10 @@ async def test_upload_streams_with_progress_and_is_searchable(
     assert again.id == material.id  # the same bytes are stored once per topic
     assert [m.id for m in await ada.materials(topic.id)] == [material.id]
     assert (await ada.material(material.id)).sha256 == material.sha256
+    # Ranking weighs words across every topic of the database, so only membership is checked.
     hits = await ada.search(topic.id, "connected graph without cycles")
-    assert hits and "cycles" in hits[0].text and hits[0].material_id == material.id
+    assert any("without cycles" in hit.text for hit in hits)
+    assert {hit.material_id for hit in hits} == {material.id}
     await ada.delete_material(material.id)
     assert await ada.materials(topic.id) == []
 
