@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self
 
 import httpx
 
@@ -23,10 +23,8 @@ from clients.sdk.models import (
     Topic,
     User,
 )
+from clients.sdk.room import Room
 from clients.sdk.upload import MultipartFile, ProgressCallback
-
-if TYPE_CHECKING:
-    from clients.sdk.room import Room
 
 
 class StudyroomClient:
@@ -270,6 +268,4 @@ class StudyroomClient:
 
     def room(self, session_id: int, **options: Any) -> Room:
         """The session's live room (an async context manager and iterator of deliveries)."""
-        from clients.sdk.room import Room
-
         return Room(self, session_id, **options)

@@ -131,7 +131,8 @@ class BodyLimit:
     """Answers 413 (``{"detail": …}``, connection closed) to a request body over ``max_bytes``.
 
     A declared ``Content-Length`` over the limit is refused before anything is read; a body
-    without one is counted as it arrives. ``exempt`` lists (method, path pattern) pairs that
+    without one is counted as it arrives, and the route reading it gets a 413 HTTPException
+    that the application's handlers answer. ``exempt`` lists (method, path pattern) pairs that
     stream their bodies and enforce their own limits, such as material uploads.
     """
 
@@ -154,7 +155,6 @@ class BodyLimit:
             await self._refuse(send)
             return
         received = 0
-        started = False
 
         async def counted_receive() -> Message:
             nonlocal received
@@ -165,17 +165,7 @@ class BodyLimit:
                     raise _BodyTooLarge(self.max_bytes)
             return message
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, watched_send)
-        except _BodyTooLarge:
-            if started:
-                raise
-            await self._refuse(send)
+        await self.app(scope, counted_receive, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

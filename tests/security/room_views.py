@@ -22,23 +22,10 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from server.asyncapi import ROOM_EVENT_TYPES
+
 EPHEMERAL = frozenset({"welcome", "pong", "typing", "error"})
-ROOM_EVENTS = frozenset(
-    {
-        "presence",
-        "chat",
-        "ask",
-        "agent.start",
-        "agent.delta",
-        "agent.done",
-        "agent.error",
-        "quiz",
-        "quiz.result",
-        "progress",
-        "topic.changed",
-        "session.ended",
-    }
-)
+ROOM_EVENTS = frozenset(ROOM_EVENT_TYPES)
 ERROR_CODES = frozenset(
     {"invalid_frame", "unknown_type", "rate_limited", "not_allowed", "not_found"}
 )
