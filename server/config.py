@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     # Transcript persistence.
     transcript_batch_max: int = Field(default=500, ge=1)
     transcript_retry_s: float = Field(default=1.0, gt=0)
+    transcript_linger_s: float = Field(
+        default=0.05,
+        ge=0,
+        le=5,
+        description="After writing a batch that was not full, wait this long for the next one: "
+        "a few larger batches cost far less than many small ones.",
+    )
     transcript_claim_idle_s: float = Field(
         default=15.0,
         gt=0,

@@ -32,6 +32,10 @@ class RedisOutbox:
     again once released, and other consumers claim it once it has been idle for
     ``claim_idle_s`` (its taker is presumed dead).
 
+    Looking over the pending lists costs two round trips, so ``take`` does it only when
+    something can be there: its own list after a release, a failed acknowledgement or a read
+    whose reply was lost; other consumers' entries at most every half ``claim_idle_s``.
+
     Each process reads under a fresh consumer name, so ``take`` also deletes, at most once per
     ``prune_every_s``, the consumers that have nothing pending and have been idle longer than
     ``prune_idle_s`` (by default ten times ``claim_idle_s``, and at least ten minutes). One
@@ -53,6 +57,10 @@ class RedisOutbox:
         self._group = keys.outbox_group
         self._consumer = consumer
         self._claim_idle_ms = max(1, round(claim_idle_s * 1000))
+        self._claim_every_s = claim_idle_s / 2
+        self._claimed_at: float | None = None
+        # Entries may be pending to this consumer that ``take`` did not hand out.
+        self._own_pending_unknown = True
         if prune_idle_s is None:
             prune_idle_s = max(_PRUNE_IDLE_FACTOR * claim_idle_s, _PRUNE_IDLE_MIN_S)
         self._prune_idle_ms = max(1, round(prune_idle_s * 1000))
@@ -79,16 +87,21 @@ class RedisOutbox:
         """
         if max_items <= 0:
             return []
-        async with unavailable(waits_s=wait_s):
-            await self._prune_idle_consumers()
-            try:
-                items = await self._take(max_items, wait_s)
-            except ResponseError as exc:
-                # The stream was lost (flush, restart): recreate the group and read again.
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self.create_group()
-                items = await self._take(max_items, wait_s)
+        try:
+            async with unavailable(waits_s=wait_s):
+                await self._prune_idle_consumers()
+                try:
+                    items = await self._take(max_items, wait_s)
+                except ResponseError as exc:
+                    # The stream was lost (flush, restart): recreate the group and read again.
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    await self.create_group()
+                    items = await self._take(max_items, wait_s)
+        except BaseException:
+            # A read may have been served without its reply reaching us.
+            self._own_pending_unknown = True
+            raise
         self._in_flight.update(item.receipt for item in items)
         return items
 
@@ -110,8 +123,15 @@ class RedisOutbox:
             # Cleared before the pending list is read: a release after that ends the wait.
             self._released.clear()
             seen = set(self._in_flight)
-            items = await self._own_pending(max_items, seen)
-            if len(items) < max_items:
+            items: list[OutboxItem] = []
+            if self._own_pending_unknown:
+                items = await self._own_pending(max_items, seen)
+                # Read to its end: everything pending to us is handed out or in flight.
+                self._own_pending_unknown = len(items) >= max_items
+            now = loop.time()
+            due = self._claimed_at is None or now - self._claimed_at >= self._claim_every_s
+            if len(items) < max_items and due:
+                self._claimed_at = now
                 items += await self._claim(max_items - len(items), seen)
             if items:
                 if len(items) < max_items:
@@ -188,6 +208,7 @@ class RedisOutbox:
         finally:
             woken.cancel()
             if not reading.done():
+                self._own_pending_unknown = True
                 # The driver drops a connection whose reply it stopped waiting for, which ends
                 # the BLOCK on the server. Anything that read was handed is pending to this
                 # consumer and comes back with the next look at the pending list.
@@ -226,6 +247,9 @@ class RedisOutbox:
                 pipe.xack(self._stream, self._group, *receipts)
                 pipe.xdel(self._stream, *receipts)
                 await pipe.execute()
+        except BaseException:
+            self._own_pending_unknown = True
+            raise
         finally:
             # Unacknowledged after a failure: handed out again, which at-least-once allows.
             self._in_flight.difference_update(receipts)
@@ -234,4 +258,5 @@ class RedisOutbox:
         # Still pending to this consumer: the next take re-reads them from the pending list.
         self._in_flight.difference_update(item.receipt for item in items)
         if items:
+            self._own_pending_unknown = True
             self._released.set()

@@ -114,9 +114,14 @@ class TranscriptWriter:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
+        batch_max, linger_s = self._settings.transcript_batch_max, self._settings.transcript_linger_s
         while not self._stopping:
             try:
-                await self.flush_once(wait_s=1.0)
+                taken = await self.flush_once(wait_s=1.0)
+                if 0 < taken < batch_max and linger_s:
+                    # The first event after a quiet spell is written at once; in a busy room
+                    # the next ones gather for a moment and go in one round trip.
+                    await asyncio.sleep(linger_s)
             except LiveStateUnavailable:
                 await asyncio.sleep(self._settings.transcript_retry_s)
             except Exception:
