@@ -70,6 +70,8 @@ class RoomConnection:
         self._member = Member(self._session_id, user, self._settings.send_queue_max)
         self._bucket = TokenBucket(self._settings.rate_limit_per_s, self._settings.rate_limit_burst)
         self._last_rate_error = 0.0
+        # The highest seq written to the socket; anything at or below it is a duplicate.
+        self._last_seq = 0
 
     async def run(self, last_seq: int | None, epoch: str | None) -> None:
         member = self._member
@@ -128,10 +130,10 @@ class RoomConnection:
 
     async def _serve(self, welcome: str, replay: list[LoggedEvent], head: int) -> CloseCode:
         member = self._member
+        # The writer also ends when the member is closed (slow, restart, session ended).
         writer = asyncio.create_task(self._write(welcome, replay, head))
         reader = asyncio.create_task(self._read())
-        closing = asyncio.create_task(member.closing.wait())
-        tasks = {writer, reader, closing}
+        tasks = {writer, reader}
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -154,27 +156,46 @@ class RoomConnection:
         for start in range(0, len(replay), WRITE_BATCH_MAX):
             batch = replay[start : start + WRITE_BATCH_MAX]
             await self._send_all([e.data for e in batch], shared=False)
-        last = head
-        queue = member.queue
-        while True:
-            taken = [await queue.get()]
-            while len(taken) < WRITE_BATCH_MAX and not queue.empty():
-                taken.append(queue.get_nowait())
-            frames: list[str] = []
-            ending = False
-            for event in taken:
-                if event.seq:
-                    if event.seq <= last:
-                        continue
-                    last = event.seq
-                frames.append(event.data)
-                if member.close_after_seq is not None and last >= member.close_after_seq:
-                    ending = True
-                    break
-            await self._send_all(frames, shared=True)
-            if ending:
-                member.close(CloseCode.SESSION_ENDED)
-                return
+        self._last_seq = head
+        if self._raw is not None:
+            member.sink = self._write_now
+        try:
+            while taken := await member.take(WRITE_BATCH_MAX):
+                frames: list[str] = []
+                ending = False
+                for event in taken:
+                    if event.seq:
+                        if event.seq <= self._last_seq:
+                            continue
+                        self._last_seq = event.seq
+                    frames.append(event.data)
+                    if self._ends_session():
+                        ending = True
+                        break
+                await self._send_all(frames, shared=True)
+                if ending:
+                    member.close(CloseCode.SESSION_ENDED)
+                    return
+        finally:
+            member.sink = None
+
+    def _write_now(self, event: LoggedEvent) -> bool:
+        """The member's sink: write one frame at once, as long as the socket takes it."""
+        seq = event.seq
+        if seq and seq <= self._last_seq:
+            return True  # sent already (replay and live stream overlap): dropped
+        assert self._raw is not None
+        if not self._raw.write_now(shared_frame(event.data)):
+            return False
+        if seq:
+            self._last_seq = seq
+            if self._ends_session():
+                self._member.close(CloseCode.SESSION_ENDED)
+        return True
+
+    def _ends_session(self) -> bool:
+        end = self._member.close_after_seq
+        return end is not None and self._last_seq >= end
 
     async def _send_all(self, frames: list[str], *, shared: bool) -> None:
         """Send frames in order: in one write when the raw path is there, else one by one.

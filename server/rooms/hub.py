@@ -163,10 +163,10 @@ class Hub:
     def _deliver(self, room: _Room, event: LoggedEvent) -> None:
         ended = peek_type(event.data) == "session.ended"
         for member in tuple(room.members):
-            if member.push(event):
-                if ended:
-                    member.close_after_seq = event.seq
-            else:
+            if ended:
+                # Set first: the frame may be written during the push.
+                member.close_after_seq = event.seq
+            if not member.push(event):
                 self._drop_slow(room, member)
         self._metrics.deliveries.inc(len(room.members))
 

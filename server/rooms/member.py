@@ -1,9 +1,11 @@
-"""One connected socket as the room sees it: a bounded queue and how it must end."""
+"""One connected socket as the room sees it: its pending frames and how it must end."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import deque
+from collections.abc import Callable
 
 from protocol.errors import CloseCode
 from protocol.events import UserRef
@@ -13,22 +15,29 @@ from server.live.ports import LoggedEvent
 # their place relative to room events and are never taken for duplicates.
 EPHEMERAL_SEQ = 0
 
+# Writes a frame to the socket at once if it can, without awaiting; False if it cannot now.
+Sink = Callable[[LoggedEvent], bool]
+
 
 class Member:
     """A socket's place in a room.
 
-    The room pushes frames without ever awaiting the socket: a full queue means the client is
-    not reading fast enough, and the member is marked to be closed with 4008 instead of
-    holding the room or growing without bound.
+    The room pushes frames without ever awaiting the socket. While the socket's writer is idle
+    and nothing is pending, a frame goes straight to the socket through the writer's ``sink``,
+    as ``websockets.broadcast`` would send it; otherwise it waits here, in order, for the writer.
+    A full queue means the client is not reading fast enough: the member is marked to be closed
+    with 4008 instead of holding the room or growing without bound.
     """
 
     __slots__ = (
+        "_pending",
+        "_queue_max",
+        "_waiter",
         "close_after_seq",
         "close_code",
-        "closing",
         "conn_id",
-        "queue",
         "session_id",
+        "sink",
         "user",
     )
 
@@ -36,28 +45,68 @@ class Member:
         self.session_id = session_id
         self.user = user
         self.conn_id = secrets.token_hex(8)
-        self.queue: asyncio.Queue[LoggedEvent] = asyncio.Queue(queue_max)
-        self.closing = asyncio.Event()
+        self._pending: deque[LoggedEvent] = deque()
+        self._queue_max = queue_max
+        # The writer's wait for frames (or for the close), when it is waiting.
+        self._waiter: asyncio.Future[None] | None = None
+        self.sink: Sink | None = None
         self.close_code: CloseCode | None = None
         # Close once the frame with this seq has been written (used for session.ended).
         self.close_after_seq: int | None = None
 
+    @property
+    def closing(self) -> bool:
+        return self.close_code is not None
+
     def push(self, event: LoggedEvent) -> bool:
         """Queue a frame; False (and the member is marked slow) if the queue is full."""
-        if self.closing.is_set():
+        if self.close_code is not None:
             return False
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        pending = self._pending
+        if not pending:
+            # Only while the writer waits: a writer that is writing may hold earlier frames.
+            if self._waiter is not None and self.sink is not None and self._sink(event):
+                return True
+        elif len(pending) >= self._queue_max:
             self.close(CloseCode.SLOW_CONSUMER)
             return False
+        pending.append(event)
+        self._wake()
         return True
 
     def push_ephemeral(self, frame: str) -> bool:
         return self.push(LoggedEvent(EPHEMERAL_SEQ, frame))
 
+    async def take(self, limit: int) -> list[LoggedEvent]:
+        """Up to ``limit`` pending frames, waiting for the first; [] once the member is closing."""
+        pending = self._pending
+        while not pending and self.close_code is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self.close_code is not None:
+            return []
+        count = min(limit, len(pending))
+        return [pending.popleft() for _ in range(count)]
+
     def close(self, code: CloseCode) -> None:
         """Ask the connection to close with ``code``; the first reason given wins."""
         if self.close_code is None:
             self.close_code = code
-        self.closing.set()
+        self._pending.clear()
+        self._wake()
+
+    def _sink(self, event: LoggedEvent) -> bool:
+        assert self.sink is not None
+        try:
+            return self.sink(event)
+        except Exception:
+            # Never the room's problem: the writer meets the same failure in its own task.
+            return False
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

@@ -114,7 +114,10 @@ class TranscriptWriter:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        batch_max, linger_s = self._settings.transcript_batch_max, self._settings.transcript_linger_s
+        batch_max, linger_s = (
+            self._settings.transcript_batch_max,
+            self._settings.transcript_linger_s,
+        )
         while not self._stopping:
             try:
                 taken = await self.flush_once(wait_s=1.0)

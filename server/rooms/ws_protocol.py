@@ -62,9 +62,21 @@ class RawFrames:
         if not protocol.writable.is_set():
             async with asyncio.timeout(timeout_s):
                 await protocol.writable.wait()
-        if protocol.disconnected or protocol.close_sent or protocol.transport.is_closing():
+        if not self.write_now(data):
             raise WebSocketDisconnect(1006)
+
+    def write_now(self, data: bytes) -> bool:
+        """Write ``data`` if the socket is open and its buffer under the high-water mark."""
+        protocol = self._protocol
+        if (
+            not protocol.writable.is_set()
+            or protocol.disconnected
+            or protocol.close_sent
+            or protocol.transport.is_closing()
+        ):
+            return False
         protocol.transport.write(data)
+        return True
 
 
 class RoomWebSocketProtocol(WebSocketsSansIOProtocol):
