@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.live.ports import LiveStateUnavailable
+from server.live.redis_pipe import PipeScript, RedisPipe
 
 _LUA = {
     path.name: path.read_text("utf-8") for path in Path(__file__).with_name("lua").glob("*.lua")
@@ -78,7 +79,16 @@ async def unavailable(waits_s: float = 0.0) -> AsyncIterator[None]:
 
 def load_script(client: redis.Redis, *names: str) -> AsyncScript:
     """The files of ``lua/`` joined in this order, so a library file can precede its users."""
-    return client.register_script("\n".join(_LUA[name] for name in names))
+    return client.register_script(_source(names))
+
+
+def load_pipe_script(pipe: RedisPipe, *names: str) -> PipeScript:
+    """As :func:`load_script`, run through ``pipe``."""
+    return PipeScript(pipe, _source(names))
+
+
+def _source(names: tuple[str, ...]) -> str:
+    return "\n".join(_LUA[name] for name in names)
 
 
 def entry_seq(entry_id: str) -> int:

@@ -13,6 +13,7 @@ from server.live.ports import LiveState, SeedSource
 from server.live.redis_client import connect
 from server.live.redis_log import RedisRoomLog
 from server.live.redis_outbox import RedisOutbox
+from server.live.redis_pipe import RedisPipe, pipe_supports
 from server.live.redis_presence import RedisPresence
 from server.live.redis_tutor import RedisTutorState
 
@@ -45,7 +46,14 @@ async def redis_live_state(
         await client.aclose(close_connection_pool=True)
         raise
     return LiveState(
-        log=RedisRoomLog(client, keys, retention=retention, idle_ttl_s=idle_ttl_s, seed=seed),
+        log=RedisRoomLog(
+            client,
+            keys,
+            retention=retention,
+            idle_ttl_s=idle_ttl_s,
+            seed=seed,
+            pipe=RedisPipe(url) if pipe_supports(url) else None,
+        ),
         presence=RedisPresence(client, keys, ttl_s=presence_ttl_s),
         outbox=outbox,
         tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s),

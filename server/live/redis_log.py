@@ -21,8 +21,15 @@ from server.live.ports import (
     SeedSource,
     Subscription,
 )
-from server.live.redis_client import entry_seq, load_script, stream_entries, unavailable
+from server.live.redis_client import (
+    entry_seq,
+    load_pipe_script,
+    load_script,
+    stream_entries,
+    unavailable,
+)
 from server.live.redis_fanout import SIGNAL_MARK, Fanout
+from server.live.redis_pipe import RedisPipe
 
 # A safety bound, far above what a healthy transcript writer leaves behind.
 _OUTBOX_MAXLEN = 1_000_000
@@ -31,7 +38,11 @@ _CREATE_ATTEMPTS = 3
 
 
 class RedisRoomLog:
-    """Closing it closes the connection pool the presence and outbox share."""
+    """Closing it closes the connection pool the presence and outbox share.
+
+    With a ``pipe``, appends and signals (the commands of every chat and every streamed token)
+    go through it rather than through the pool.
+    """
 
     def __init__(
         self,
@@ -41,13 +52,19 @@ class RedisRoomLog:
         retention: int,
         idle_ttl_s: int,
         seed: SeedSource,
+        pipe: RedisPipe | None = None,
     ) -> None:
         self._client = client
+        self._pipe = pipe
         self._keys = keys
         self._retention = retention
         self._idle_ttl_s = idle_ttl_s
         self._seed = seed
-        self._append = load_script(client, "log_append.lua")
+        self._append = (
+            load_script(client, "log_append.lua")
+            if pipe is None
+            else load_pipe_script(pipe, "log_append.lua")
+        )
         self._create = load_script(client, "log_create.lua")
         self._window = load_script(client, "log_window.lua")
         self._creating: dict[str, asyncio.Task[None]] = {}
@@ -84,8 +101,12 @@ class RedisRoomLog:
         raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
 
     async def signal(self, session_id: str, frame: str) -> None:
+        channel, message = self._keys.channel(session_id), SIGNAL_MARK + frame
         async with unavailable():
-            await self._client.publish(self._keys.channel(session_id), SIGNAL_MARK + frame)
+            if self._pipe is None:
+                await self._client.publish(channel, message)
+            else:
+                await self._pipe.execute("PUBLISH", channel, message)
 
     async def window(self, session_id: str) -> LogWindow:
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
@@ -150,4 +171,6 @@ class RedisRoomLog:
 
     async def close(self) -> None:
         await self._fanout.close()
+        if self._pipe is not None:
+            self._pipe.close()
         await self._client.aclose(close_connection_pool=True)
