@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
+from starlette.types import Receive, Scope, Send
 
 from protocol import PROTOCOL_VERSION
 from server.api.errors import install_error_handlers
@@ -37,6 +39,26 @@ from server.tutor.service import TutorService
 from server.web import web_router
 
 log = logging.getLogger(__name__)
+
+# Room sockets that go straight to their handler (see StudyroomApp); anything else that looks
+# like one (an id too long for the database, say) takes the router and its answers.
+_ROOM_SOCKET = re.compile(r"/ws/sessions/([0-9]{1,18})")
+
+
+class StudyroomApp(FastAPI):
+    """FastAPI, with room sockets handed to their handler ahead of the middleware and router.
+
+    A room socket lives for hours, and every ASGI layer it passes through keeps a frame (and
+    what it captured) alive for as long: with thousands of idle members that is most of their
+    memory. The HTTP middleware passes WebSocket scopes through untouched anyway.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and (match := _ROOM_SOCKET.fullmatch(scope["path"])):
+            scope["app"] = self
+            await endpoint.room_socket(WebSocket(scope, receive, send), int(match[1]))
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -85,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await live.log.close()
             await engine.dispose()
 
-    app = FastAPI(
+    app = StudyroomApp(
         title="studyroom",
         version=f"0.1.0 (protocol {PROTOCOL_VERSION})",
         description="Real-time study sessions: live rooms, an AI tutor, study data and reports.",

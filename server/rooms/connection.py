@@ -1,8 +1,10 @@
 """One member's room socket, from ``welcome`` to close.
 
-Two tasks share the socket: the writer alone sends (welcome, replay, then the member's queue,
-dropping anything at or below the last seq it sent), and the reader validates and applies the
-client's frames. Whatever ends first (disconnect, a close the room asked for) ends both.
+The connection's own task is the writer: it sends the welcome, the replay, then whatever
+waits in the member's queue, dropping anything at or below the last seq sent; while it waits,
+the room writes to the socket directly through the member's sink. A second task, the reader,
+validates and applies the client's frames. Whatever ends first (disconnect, a close the room
+asked for) ends both.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class RoomConnection:
         self._last_rate_error = 0.0
         # The highest seq written to the socket; anything at or below it is a duplicate.
         self._last_seq = 0
+        # The welcome frame and the events to replay, until the writer has sent them.
+        self._greeting: list[str] = []
 
     async def run(self, last_seq: int | None, epoch: str | None) -> None:
         member = self._member
@@ -79,11 +83,11 @@ class RoomConnection:
         code = CloseCode.NORMAL
         try:
             try:
-                welcome, replay, head = await self._enter(last_seq, epoch)
+                head = await self._enter(last_seq, epoch)
             except LiveStateUnavailable:
                 code = CloseCode.TRY_AGAIN_LATER
                 return
-            code = await self._serve(welcome, replay, head)
+            code = await self._serve(head)
         finally:
             await self._hub.detach(member)
             with contextlib.suppress(LiveStateUnavailable):
@@ -92,10 +96,8 @@ class RoomConnection:
                 await self._ws.close(code)
             metrics.ws_closed.labels(str(int(code))).inc()
 
-    async def _enter(
-        self, last_seq: int | None, epoch: str | None
-    ) -> tuple[str, list[LoggedEvent], int]:
-        """Join the room; returns the welcome frame, the events to replay and the head seq."""
+    async def _enter(self, last_seq: int | None, epoch: str | None) -> int:
+        """Join the room; sets the welcome and the events to replay, and returns the head seq."""
         hub, log_ = self._hub, self._services.live.log
         # Attach first: from here on every new event reaches the queue, so nothing falls
         # between the replay read below and the live stream (overlap is dropped by seq).
@@ -126,36 +128,41 @@ class RoomConnection:
             resumed=resumed,
             epoch=window.epoch,
         )
-        return welcome, replay, window.head
+        self._greeting = [welcome, *(event.data for event in replay)]
+        return window.head
 
-    async def _serve(self, welcome: str, replay: list[LoggedEvent], head: int) -> CloseCode:
+    async def _serve(self, head: int) -> CloseCode:
         member = self._member
-        # The writer also ends when the member is closed (slow, restart, session ended).
-        writer = asyncio.create_task(self._write(welcome, replay, head))
         reader = asyncio.create_task(self._read())
-        tasks = {writer, reader}
+        # The client leaving (or its frames breaking the socket) ends the writer too; the
+        # writer, run here, also ends when the member is closed (slow, restart, session ended).
+        reader.add_done_callback(lambda _: member.stop())
+        failure: BaseException | None = None
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self._write(head)
+        except (WebSocketDisconnect, OSError):
+            pass
+        except Exception as exc:
+            failure = exc
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
         if member.close_code is not None:
             return member.close_code
-        for task in (writer, reader):
-            if not task.cancelled() and task.exception() is not None:
-                exc = task.exception()
-                if not isinstance(exc, WebSocketDisconnect | OSError):
-                    log.error("room socket failed", exc_info=exc)
-                    return CloseCode.INTERNAL_ERROR
+        if failure is None and not reader.cancelled():
+            failure = reader.exception()
+        if failure is not None and not isinstance(failure, WebSocketDisconnect | OSError):
+            log.error("room socket failed", exc_info=failure)
+            return CloseCode.INTERNAL_ERROR
         return CloseCode.NORMAL
 
-    async def _write(self, welcome: str, replay: list[LoggedEvent], head: int) -> None:
+    async def _write(self, head: int) -> None:
         member = self._member
-        await self._send_all([welcome], shared=False)
-        for start in range(0, len(replay), WRITE_BATCH_MAX):
-            batch = replay[start : start + WRITE_BATCH_MAX]
-            await self._send_all([e.data for e in batch], shared=False)
+        # Dropped once sent: a socket may stay open for hours.
+        greeting, self._greeting = self._greeting, []
+        for start in range(0, len(greeting), WRITE_BATCH_MAX):
+            await self._send_all(greeting[start : start + WRITE_BATCH_MAX], shared=False)
+        del greeting
         self._last_seq = head
         if self._raw is not None:
             member.sink = self._write_now

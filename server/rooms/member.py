@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import deque
 from collections.abc import Callable
 
 from protocol.errors import CloseCode
@@ -32,6 +31,7 @@ class Member:
     __slots__ = (
         "_pending",
         "_queue_max",
+        "_stopped",
         "_waiter",
         "close_after_seq",
         "close_code",
@@ -45,10 +45,12 @@ class Member:
         self.session_id = session_id
         self.user = user
         self.conn_id = secrets.token_hex(8)
-        self._pending: deque[LoggedEvent] = deque()
+        # A list, not a deque: it is nearly always empty, and an empty deque is ~760 bytes.
+        self._pending: list[LoggedEvent] = []
         self._queue_max = queue_max
         # The writer's wait for frames (or for the close), when it is waiting.
         self._waiter: asyncio.Future[None] | None = None
+        self._stopped = False
         self.sink: Sink | None = None
         self.close_code: CloseCode | None = None
         # Close once the frame with this seq has been written (used for session.ended).
@@ -78,24 +80,31 @@ class Member:
         return self.push(LoggedEvent(EPHEMERAL_SEQ, frame))
 
     async def take(self, limit: int) -> list[LoggedEvent]:
-        """Up to ``limit`` pending frames, waiting for the first; [] once the member is closing."""
+        """Up to ``limit`` pending frames, waiting for the first; [] once the member is closing
+        or stopped."""
         pending = self._pending
-        while not pending and self.close_code is None:
+        while not pending and self.close_code is None and not self._stopped:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        if self.close_code is not None:
+        if self.close_code is not None or self._stopped:
             return []
-        count = min(limit, len(pending))
-        return [pending.popleft() for _ in range(count)]
+        taken = pending[:limit]
+        del pending[:limit]
+        return taken
 
     def close(self, code: CloseCode) -> None:
         """Ask the connection to close with ``code``; the first reason given wins."""
         if self.close_code is None:
             self.close_code = code
         self._pending.clear()
+        self._wake()
+
+    def stop(self) -> None:
+        """End the writer's wait for good, without a close code (the client went away)."""
+        self._stopped = True
         self._wake()
 
     def _sink(self, event: LoggedEvent) -> bool:

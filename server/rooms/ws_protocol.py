@@ -1,10 +1,15 @@
-"""uvicorn's WebSocket protocol, made able to close a socket whose client stopped reading.
+"""uvicorn's WebSocket protocol, made able to close a socket whose client stopped reading,
+to take pre-framed room events, and to hold less for an idle socket.
 
 uvicorn waits for the transport to drain before *every* send, the close frame included. A
 client that stopped reading never drains it, so the close that tells it "you were too slow"
 (4008) would wait forever and the connection would stay open holding its buffers. Here a close
 is written straight into the transport buffer, behind the frames already queued there, and if
 the client still has not read it after the close timeout the connection is aborted.
+
+Room sockets mostly sit idle, by the thousand, so what each one holds counts: the handshake's
+request and response are dropped once accepted, and the receive queue and the writable flag
+are leaner than asyncio's (each ``deque`` inside an ``asyncio.Queue`` or ``Event`` is ~760 bytes).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import socket
 import struct
 from asyncio import BaseTransport
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from starlette.websockets import WebSocketDisconnect
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -22,6 +27,75 @@ from websockets.http11 import Request
 
 # The ASGI scope extension under which a room socket finds its RawFrames.
 RAW_FRAMES = "studyroom.raw_frames"
+
+T = TypeVar("T")
+
+
+class LeanQueue(Generic[T]):
+    """The part of ``asyncio.Queue`` uvicorn uses (unbounded, one reader), in a plain list."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[T] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: T) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> T:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class LeanEvent:
+    """``asyncio.Event`` with its waiters in a list made only when someone waits."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
 
 
 def text_frame(text: str) -> bytes:
@@ -80,6 +154,12 @@ class RawFrames:
 
 
 class RoomWebSocketProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = LeanQueue()  # type: ignore[assignment]
+        self.writable = LeanEvent()  # type: ignore[assignment]
+        self.writable.set()
+
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
         # Left to itself the kernel grows a socket's send buffer to megabytes, which a client
@@ -115,6 +195,12 @@ class RoomWebSocketProtocol(WebSocketsSansIOProtocol):
             self.loop.call_later(self.close_timeout, self._abort_if_open)
             return
         await super().send(message)
+        if message["type"] == "websocket.accept":
+            # Only the handshake needed them; the socket may live for hours. websockets' parser
+            # keeps the request as a local for as long, so its headers (the scope has its own
+            # copy) are emptied as well.
+            self.request.headers.clear()
+            self.request = self.response = None  # type: ignore[assignment]
 
     def _abort_if_open(self) -> None:
         if not self.transport.is_closing() or self.transport.get_write_buffer_size():
