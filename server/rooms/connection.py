@@ -218,7 +218,7 @@ class RoomConnection:
         encode = shared_frame if shared else text_frame
         data = b"".join(encode(frame) for frame in frames)
         try:
-            await self._raw.write(data, self._settings.send_timeout_s)
+            await self._raw.write(data, self._settings.send_timeout_s, self._member.closed)
         except TimeoutError:
             self._member.close(CloseCode.SLOW_CONSUMER)
             raise

@@ -29,6 +29,7 @@ class Member:
     """
 
     __slots__ = (
+        "_closed",
         "_pending",
         "_queue_max",
         "_stopped",
@@ -51,6 +52,8 @@ class Member:
         # The writer's wait for frames (or for the close), when it is waiting.
         self._waiter: asyncio.Future[None] | None = None
         self._stopped = False
+        # Made only when a write blocks on the socket (see ``closed``).
+        self._closed: asyncio.Future[None] | None = None
         self.sink: Sink | None = None
         self.close_code: CloseCode | None = None
         # Close once the frame with this seq has been written (used for session.ended).
@@ -95,12 +98,22 @@ class Member:
         del pending[:limit]
         return taken
 
+    def closed(self) -> asyncio.Future[None]:
+        """Done once the member is closing: a write waiting for the client gives up at once."""
+        if self._closed is None:
+            self._closed = asyncio.get_running_loop().create_future()
+            if self.close_code is not None:
+                self._closed.set_result(None)
+        return self._closed
+
     def close(self, code: CloseCode) -> None:
         """Ask the connection to close with ``code``; the first reason given wins."""
         if self.close_code is None:
             self.close_code = code
         self._pending.clear()
         self._wake()
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
 
     def stop(self) -> None:
         """End the writer's wait for good, without a close code (the client went away)."""

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from asyncio import BaseTransport
+from asyncio import FIRST_COMPLETED, BaseTransport
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
@@ -129,13 +130,32 @@ class RawFrames:
     def __init__(self, protocol: RoomWebSocketProtocol) -> None:
         self._protocol = protocol
 
-    async def write(self, data: bytes, timeout_s: float) -> None:
+    async def write(
+        self,
+        data: bytes,
+        timeout_s: float,
+        abandon: Callable[[], asyncio.Future[None]] | None = None,
+    ) -> None:
         """Write ``data``; waits (up to ``timeout_s``, then TimeoutError) while the client is
-        not reading and the transport's buffer is over its high-water mark."""
+        not reading and the transport's buffer is over its high-water mark.
+
+        ``abandon`` gives a future that ends such a wait early (WebSocketDisconnect): the
+        socket is being closed anyway. It is asked for only when the write has to wait.
+        """
         protocol = self._protocol
         if not protocol.writable.is_set():
             async with asyncio.timeout(timeout_s):
-                await protocol.writable.wait()
+                if abandon is None:
+                    await protocol.writable.wait()
+                else:
+                    given_up = abandon()
+                    writable = asyncio.ensure_future(protocol.writable.wait())
+                    try:
+                        await asyncio.wait((writable, given_up), return_when=FIRST_COMPLETED)
+                    finally:
+                        writable.cancel()
+                    if given_up.done():
+                        raise WebSocketDisconnect(1006)
         if not self.write_now(data):
             raise WebSocketDisconnect(1006)
 
