@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -40,10 +39,6 @@ from server.web import web_router
 
 log = logging.getLogger(__name__)
 
-# Room sockets that go straight to their handler (see StudyroomApp); anything else that looks
-# like one (an id too long for the database, say) takes the router and its answers.
-_ROOM_SOCKET = re.compile(r"/ws/sessions/([0-9]{1,18})")
-
 
 class StudyroomApp(FastAPI):
     """FastAPI, with room sockets handed to their handler ahead of the middleware and router.
@@ -54,7 +49,9 @@ class StudyroomApp(FastAPI):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and (match := _ROOM_SOCKET.fullmatch(scope["path"])):
+        if scope["type"] == "websocket" and (
+            match := endpoint.ROOM_SOCKET_PATH.fullmatch(scope["path"])
+        ):
             scope["app"] = self
             await endpoint.room_socket(WebSocket(scope, receive, send), int(match[1]))
             return

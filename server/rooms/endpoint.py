@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, WebSocket
 
 from protocol.errors import CloseCode
@@ -10,6 +12,10 @@ from server.rooms.connection import RoomConnection
 from server.services import Services
 
 router = APIRouter()
+
+# The route's paths with an id the database can hold; the app hands these to ``room_socket``
+# ahead of its middleware and router (see server.app.StudyroomApp). Others take the router.
+ROOM_SOCKET_PATH = re.compile(r"/ws/sessions/([0-9]{1,18})")
 
 
 @router.websocket("/ws/sessions/{session_id}")

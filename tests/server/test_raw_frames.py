@@ -1,12 +1,20 @@
-"""Room frames written as pre-encoded bytes are the frames a WebSocket client expects."""
+"""Room frames written as pre-encoded bytes: the frames a WebSocket client expects, written
+when the client reads and given up when its member is closed."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any, cast
+
 import pytest
+from starlette.websockets import WebSocketDisconnect
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from server.rooms.ws_protocol import shared_frame, text_frame
+from protocol.errors import CloseCode
+from protocol.events import UserRef
+from server.rooms.member import Member
+from server.rooms.ws_protocol import LeanEvent, RawFrames, shared_frame, text_frame
 
 
 def parse(data: bytes) -> Frame:
@@ -34,3 +42,54 @@ def test_shared_frames_are_encoded_once() -> None:
     event = '{"seq":7,"type":"chat","text":"hello"}'
     assert shared_frame(event) is shared_frame(event)
     assert shared_frame(event) == text_frame(event)
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class _PausedProtocol:
+    """The state RawFrames reads of a socket whose client stopped reading."""
+
+    def __init__(self) -> None:
+        self.writable = LeanEvent()
+        self.disconnected = False
+        self.close_sent = False
+        self.transport = _Transport()
+
+
+async def test_a_write_waiting_for_the_client_ends_when_the_member_is_closed() -> None:
+    protocol = _PausedProtocol()
+    member = Member("1", UserRef(id=1, name="ada"), queue_max=8)
+    raw = RawFrames(cast(Any, protocol))
+    writing = asyncio.create_task(raw.write(b"frame", 60.0, member.closed))
+    await asyncio.sleep(0.05)
+    assert not writing.done()
+
+    member.close(CloseCode.SLOW_CONSUMER)
+
+    # Long before the 60 s send timeout: the socket is being closed anyway.
+    with pytest.raises(WebSocketDisconnect):
+        await asyncio.wait_for(writing, 1.0)
+    assert protocol.transport.written == []
+
+
+async def test_a_waiting_write_goes_out_once_the_client_reads_again() -> None:
+    protocol = _PausedProtocol()
+    member = Member("1", UserRef(id=1, name="ada"), queue_max=8)
+    writing = asyncio.create_task(
+        RawFrames(cast(Any, protocol)).write(b"frame", 60.0, member.closed)
+    )
+    await asyncio.sleep(0.05)
+
+    protocol.writable.set()
+
+    await asyncio.wait_for(writing, 1.0)
+    assert protocol.transport.written == [b"frame"]
