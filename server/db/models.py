@@ -5,50 +5,31 @@ Ids are integers, handed to clients as opaque values. Timestamps are timezone-aw
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    DateTime,
     ForeignKey,
     Index,
-    Integer,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column
 
-# SQLite has no 64-bit autoincrement type of its own; INTEGER PRIMARY KEY is already 64-bit.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from server.db.base import Base, BigId, UtcDateTime, utcnow
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Stores UTC; always returns aware datetimes, also on SQLite which drops the zone."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
+__all__ = [
+    "Base",
+    "BigId",
+    "Membership",
+    "StudySession",
+    "Topic",
+    "TranscriptEvent",
+    "User",
+    "UtcDateTime",
+    "utcnow",
+]
 
 
 class User(Base):
@@ -118,7 +99,3 @@ class TranscriptEvent(Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-
-
-from server.db import material_models as _material_models  # noqa: E402,F401
-from server.db import progress_models as _progress_models  # noqa: E402,F401

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db.models import Base, BigId, UtcDateTime, utcnow
+from server.db.base import Base, BigId, UtcDateTime, utcnow
 
 
 class Goal(Base):

@@ -9,9 +9,9 @@ from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.db.material_models import include_reflected_name
-from server.db.models import Base
+from server.db.schema import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _url() -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.db.material_models import include_reflected_name, is_search_index_name
 from server.db.migrate import downgrade, migrate
-from server.db.models import Base
+from server.db.schema import metadata
 
 PG_ADMIN_DSN = os.environ.get(
     "STUDYROOM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -46,7 +46,7 @@ def _diff(connection: Connection) -> list[Any]:
             "include_name": include_reflected_name,
         },
     )
-    return list(compare_metadata(context, Base.metadata))
+    return list(compare_metadata(context, metadata))
 
 
 def _tables(connection: Connection) -> set[str]:
