@@ -28,8 +28,8 @@ import pytest
 
 from server.tutor.prompt import PASSAGES_HEADING
 from server.tutor.tools import MAX_ARGUMENT_CHARS, MAX_CALLS_PER_TURN
-from tests.e2e.conftest import Conn, Person, RoomKit
 from tests.fakes.scripted_openai import ReceivedRequest, Script, ScriptedOpenAI, ToolCallStep
+from tests.support import Conn, Person, RoomKit
 
 SECRET = f"quokkaberry{uuid.uuid4().hex[:12]}"
 VICTIM_NOTES = f"""# Lab notebook

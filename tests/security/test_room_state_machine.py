@@ -37,9 +37,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.conftest import Backend
-from tests.e2e.conftest import Person, RoomKit
 from tests.fakes.scripted_openai import Script, ScriptedOpenAI
 from tests.security.room_views import WAIT_S, Order, View
+from tests.support import Person, RoomKit
 
 MEMBERS = 3
 MAX_FRAME_BYTES = 16 * 1024
