@@ -12,7 +12,7 @@ import httpx
 
 from bench.loadgen import percentile
 from bench.procs import cpu_seconds
-from bench.studyroom_setup import StudyroomSetup
+from tests.support.pool import RoomPool
 
 
 async def _closed_loop(
@@ -61,7 +61,7 @@ async def _closed_loop(
 
 
 async def rest_latency(
-    setup: StudyroomSetup, server_pid: int, concurrency: int, duration_s: float
+    setup: RoomPool, server_pid: int, concurrency: int, duration_s: float
 ) -> dict[str, Any]:
     users = await setup.ensure_users(setup.pool)
     # Every user is a member of at least one session, so "current" answers 200.

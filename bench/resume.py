@@ -16,8 +16,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 from bench.loadgen import Fleet, percentile
-from bench.studyroom_setup import StudyroomSetup
 from bench.wire import Seat, StudyroomDialect, payload
+from tests.support.pool import RoomPool
 
 _OPTIONS: dict[str, Any] = {"compression": None, "ping_interval": None, "max_size": None}
 
@@ -29,7 +29,7 @@ def _seq(frame: str) -> int:
     return int(frame[7 : frame.index(",", 7)])
 
 
-async def resume(setup: StudyroomSetup, missed: int, repeats: int) -> dict[str, Any]:
+async def resume(setup: RoomPool, missed: int, repeats: int) -> dict[str, Any]:
     session_id, (url_a, url_b) = await setup.new_session(2)
     dialect = StudyroomDialect()
     fleet = Fleet(dialect)

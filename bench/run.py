@@ -32,9 +32,9 @@ from bench.loadgen import Fleet
 from bench.profile import record, summarise
 from bench.rest import rest_latency
 from bench.resume import resume
-from bench.studyroom_setup import StudyroomSetup
 from bench.systems import ALL, Context, Studyroom, System
 from bench.tutor import TimedScriptedOpenAI, tutor_overhead
+from tests.support.pool import RoomPool
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -238,7 +238,7 @@ class Run:
         plan = self.plan
         out: dict[str, Any] = {}
 
-        def setup() -> StudyroomSetup:
+        def setup() -> RoomPool:
             assert system.setup is not None, "studyroom is not running"
             return system.setup
 

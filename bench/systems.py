@@ -9,11 +9,13 @@ from pathlib import Path
 
 from bench.procs import ServerProcess, free_port, spawn, wait_http, wait_port
 from bench.scratch import Scratch
-from bench.studyroom_setup import SECRET_KEY, TOKEN_TTL_S, StudyroomSetup
 from bench.wire import Dialect, PlainDialect, Seat, SocketIODialect, StudyroomDialect
+from tests.support.pool import RoomPool
 
 # Far above any load the harness offers, so no chat or ask is refused for going too fast.
 UNLIMITED = "1000000"
+SECRET_KEY = "benchmark-secret-key-that-is-long-enough-for-hs256"  # noqa: S105 - scratch only
+TOKEN_TTL_S = 6 * 3600
 
 
 @dataclass
@@ -82,7 +84,7 @@ class Studyroom(System):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.setup: StudyroomSetup | None = None
+        self.setup: RoomPool | None = None
 
     def env(self) -> dict[str, str]:
         scratch = self.ctx.scratch
@@ -110,11 +112,11 @@ class Studyroom(System):
         server = self._spawn(["-m", "server", "serve", "--port", "{port}"], self.env())
         base = f"http://127.0.0.1:{self.port}"
         await wait_http(server, f"{base}/readyz")
-        self.setup = StudyroomSetup(base)
+        self.setup = RoomPool(base, secret_key=SECRET_KEY, token_ttl_s=TOKEN_TTL_S)
 
     async def seats(self, rooms: int, members: int, first_room: int = 0) -> list[Seat]:
         assert self.setup is not None, "not started"
-        return await self.setup.seats(rooms, members, first_room)
+        return [Seat(url, room) for url, room in await self.setup.seats(rooms, members, first_room)]
 
     async def stop(self) -> None:
         if self.setup is not None:

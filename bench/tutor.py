@@ -24,8 +24,8 @@ from openai import AsyncOpenAI
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.loadgen import percentile
-from bench.studyroom_setup import StudyroomSetup
 from tests.fakes.scripted_openai import AsgiMessage, Receive, Script, ScriptedOpenAI, Send
+from tests.support.pool import RoomPool
 
 ANSWER = (
     "Photosynthesis turns light into chemical energy: chlorophyll absorbs photons, water is "
@@ -78,7 +78,7 @@ async def _drain(ws: ClientConnection) -> None:
 
 
 async def through_studyroom(
-    model: TimedScriptedOpenAI, setup: StudyroomSetup, turns: int
+    model: TimedScriptedOpenAI, setup: RoomPool, turns: int
 ) -> dict[str, Any]:
     _, urls = await setup.new_session(2)
     asker = await connect(urls[0], compression=None, ping_interval=None, max_size=None)
@@ -143,9 +143,7 @@ async def direct(model: TimedScriptedOpenAI, turns: int) -> dict[str, Any]:
     return {"first_token": _summary(first), "whole_turn": _summary(whole), "turns": len(whole)}
 
 
-async def tutor_overhead(
-    model: TimedScriptedOpenAI, setup: StudyroomSetup, turns: int
-) -> dict[str, Any]:
+async def tutor_overhead(model: TimedScriptedOpenAI, setup: RoomPool, turns: int) -> dict[str, Any]:
     room = await through_studyroom(model, setup, turns)
     sdk = await direct(model, turns)
     return {

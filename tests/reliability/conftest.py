@@ -1,5 +1,5 @@
-"""Fault tests reuse the whole-system helpers: server processes and room kits."""
+"""Fault tests use the room kit: server processes and room kits (tests/support)."""
 
-from tests.e2e.conftest import make_kit, spawn
+from tests.support.fixtures import make_kit, spawn
 
 __all__ = ["make_kit", "spawn"]

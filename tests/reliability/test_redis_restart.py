@@ -18,7 +18,8 @@ import pytest
 import redis.asyncio as redis
 import websockets
 
-from tests.e2e.conftest import Conn, RoomKit, free_port
+from tests.support import Conn, RoomKit
+from tests.support.processes import free_port
 
 SERVICE_BACK_WITHIN_S = 10.0
 

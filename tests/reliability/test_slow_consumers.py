@@ -14,7 +14,7 @@ from typing import Any
 
 import websockets
 
-from tests.e2e.conftest import Conn
+from tests.support import Conn
 
 ROOMS = 4
 MEMBERS = 20  # per room; one of them stops reading: 5% of all sockets

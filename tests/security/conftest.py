@@ -1,5 +1,5 @@
-"""Fixtures for the hostile-input tests: the room helpers of the end-to-end tests, and the
-backend matrix per module for tests that share one server."""
+"""Fixtures for the hostile-input tests: the room kit (tests/support), and the backend matrix
+per module for tests that share one server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import kit, make_kit, spawn
+from tests.support.fixtures import kit, make_kit, spawn
 
 __all__ = ["kit", "make_kit", "security_backend", "spawn"]
 

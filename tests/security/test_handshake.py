@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.conftest import Conn, Person, RoomKit
+from tests.support import Conn, Person, RoomKit
 
 
 def _b64(data: bytes) -> str:

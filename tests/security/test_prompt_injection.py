@@ -28,8 +28,8 @@ import pytest
 
 from server.tutor.prompt import PASSAGES_HEADING
 from server.tutor.tools import MAX_ARGUMENT_CHARS, MAX_CALLS_PER_TURN
-from tests.e2e.conftest import Conn, Person, RoomKit
 from tests.fakes.scripted_openai import ReceivedRequest, Script, ScriptedOpenAI, ToolCallStep
+from tests.support import Conn, Person, RoomKit
 
 SECRET = f"quokkaberry{uuid.uuid4().hex[:12]}"
 VICTIM_NOTES = f"""# Lab notebook
@@ -104,12 +104,8 @@ async def kit(
 
 async def study_side(kit: RoomKit, stem: str, notes: Callable[[Side], str] | str) -> Side:
     person = await kit.person(stem)
-    made = await kit.http.post("/api/topics", json={"title": f"{stem} notes"}, headers=person.auth)
-    assert made.status_code == 201, made.text
-    topic_id = made.json()["id"]
-    opened = await kit.http.post("/api/sessions", json={"topic_id": topic_id}, headers=person.auth)
-    assert opened.status_code == 201, opened.text
-    side = Side(person, topic_id, opened.json(), 0)
+    topic_id = await kit.topic(person, f"{stem} notes")
+    side = Side(person, topic_id, await kit.session(person, topic=topic_id), 0)
     text = notes if isinstance(notes, str) else notes(side)
     uploaded = await kit.http.post(
         f"/api/topics/{topic_id}/materials",

@@ -37,9 +37,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.conftest import Backend
-from tests.e2e.conftest import Person, RoomKit
 from tests.fakes.scripted_openai import Script, ScriptedOpenAI
 from tests.security.room_views import WAIT_S, Order, View
+from tests.support import Person, RoomKit
 
 MEMBERS = 3
 MAX_FRAME_BYTES = 16 * 1024
@@ -360,11 +360,7 @@ async def test_hostile_members_never_break_the_order(
         kit = RoomKit(process.base_url, unique)
         try:
             people = [await kit.person(f"member{i}") for i in range(MEMBERS)]
-            topic = await kit.http.post(
-                "/api/topics", json={"title": "Folds"}, headers=people[0].auth
-            )
-            assert topic.status_code == 201, topic.text
-            room = Room(process.base_url, people, topic.json()["id"])
+            room = Room(process.base_url, people, await kit.topic(people[0], "Folds"))
             await asyncio.to_thread(
                 run_state_machine_as_test, lambda: RoomMachine(room), settings=RUNS
             )

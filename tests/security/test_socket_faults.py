@@ -14,7 +14,7 @@ from typing import Any
 
 import websockets
 
-from tests.e2e.conftest import RoomKit
+from tests.support import RoomKit
 
 ATTEMPTS = 30
 

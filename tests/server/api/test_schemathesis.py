@@ -40,7 +40,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from server.app import create_app
 from server.config import Settings
-from tests.e2e.conftest import free_port
+from tests.support.processes import free_port
 
 load_all_checks()
 # Every check this schemathesis knows: conformance of statuses, schemas, headers and content

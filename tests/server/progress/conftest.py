@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fakes.scripted_openai import ScriptedOpenAI
-from tests.server.progress.study import Study
+from tests.support import RoomKit
 
 
 @pytest.fixture(scope="module", params=["embedded", "services"])
@@ -54,8 +53,8 @@ async def study_server(study_backend: Any, model: ScriptedOpenAI) -> AsyncIterat
 
 
 @pytest.fixture
-async def study(study_server: Any, unique: Callable[[str], str]) -> AsyncIterator[Study]:
-    async with httpx.AsyncClient(base_url=study_server.base_url, timeout=10.0) as client:
-        helper = Study(client, unique)
-        yield helper
-        await helper.aclose()
+async def study(study_server: Any, unique: Callable[[str], str]) -> AsyncIterator[RoomKit]:
+    """The room kit on ``study_server``."""
+    room_kit = RoomKit(study_server.base_url, unique)
+    yield room_kit
+    await room_kit.aclose()

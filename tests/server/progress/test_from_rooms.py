@@ -15,28 +15,22 @@ from typing import Any
 import pytest
 
 from tests.fakes.scripted_openai import Script, ScriptedOpenAI, ToolCallStep, Usage
-from tests.server.progress.study import Learner, Study, eventually
+from tests.support import Person, RoomKit, eventually
 
 
-async def persisted(study: Study, who: Learner, session: dict[str, Any], event: Any) -> None:
+async def persisted(study: RoomKit, who: Person, session: dict[str, Any], event: Any) -> None:
     """Wait until the transcript holds an event matching ``event``."""
-
-    async def transcript() -> Any:
-        r = await study.http.get(
-            f"/api/sessions/{session['id']}/messages", params={"limit": 500}, headers=who.headers
-        )
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    await eventually(transcript, lambda rows: any(event(row) for row in rows))
+    await eventually(
+        lambda: study.messages(who, session["id"]), lambda rows: any(event(row) for row in rows)
+    )
 
 
-async def test_questions_count_the_callers_asks_on_the_topic_since_the_goal(study: Study) -> None:
-    me, peer = await study.learner("asker"), await study.learner("peer")
+async def test_questions_count_the_callers_asks_on_the_topic_since_the_goal(study: RoomKit) -> None:
+    me, peer = await study.person("asker"), await study.person("peer")
     topic = await study.topic(me)
     elsewhere = await study.topic(me, "Genetics")
-    session = await study.session(me, topic, peer)
-    room, peer_room = await study.enter(me, session), await study.enter(peer, session)
+    session = await study.session(me, peer, topic=topic)
+    room, peer_room = await study.connect(me, session), await study.connect(peer, session)
     await room.ask("Asked before the goal?")
     goal = await study.goal(me, topic, "questions_asked", 4)
     other_topic_goal = await study.goal(me, elsewhere, "questions_asked", 1)
@@ -52,13 +46,13 @@ async def test_questions_count_the_callers_asks_on_the_topic_since_the_goal(stud
     assert peer_goal["progress"] == 0, "counted from the goal's creation on"
 
 
-async def test_study_minutes_count_time_present_in_the_room(study: Study) -> None:
-    me = await study.learner()
+async def test_study_minutes_count_time_present_in_the_room(study: RoomKit) -> None:
+    me = await study.person()
     topic = await study.topic(me)
-    session = await study.session(me, topic)
+    session = await study.session(me, topic=topic)
     goal = await study.goal(me, topic, "study_minutes", 1)
     entered = asyncio.get_running_loop().time()
-    room = await study.enter(me, session)
+    room = await study.connect(me, session)
     await persisted(study, me, session, lambda e: e["type"] == "presence")
     # Present now: the open stretch counts up to now, so it grows.
     first = await eventually(lambda: study.read_goal(me, goal["id"]), lambda g: g["value"] > 0)
@@ -101,15 +95,15 @@ def quiz_turn() -> tuple[Script, Script]:
     return Script(*calls, record, Usage()), Script.tokens("Three quizzes for you!")
 
 
-async def test_quiz_answers_move_concepts_and_goals(study: Study, model: ScriptedOpenAI) -> None:
-    me, peer = await study.learner("quizzed"), await study.learner("onlooker")
+async def test_quiz_answers_move_concepts_and_goals(study: RoomKit, model: ScriptedOpenAI) -> None:
+    me, peer = await study.person("quizzed"), await study.person("onlooker")
     topic = await study.topic(me)
-    session = await study.session(me, topic, peer)
+    session = await study.session(me, peer, topic=topic)
     accuracy = await study.goal(me, topic, "quiz_accuracy", 0.5)
     mastered = await study.goal(me, topic, "concepts_mastered", 2)
     model.enqueue(*quiz_turn())
-    room = await study.enter(me, session)
-    await study.enter(peer, session)
+    room = await study.connect(me, session)
+    await study.connect(peer, session)
     await room.ask("Quiz me on the light reactions")
     quizzes = [await room.until(lambda f: f.get("type") == "quiz") for _ in QUIZ_CONCEPTS]
 

@@ -34,7 +34,7 @@ from server.live.ports import OutboxItem
 from server.progress.projector import SETTLE, ConceptProjector
 from server.rooms.transcript import TranscriptStore
 from tests.conftest import PG_ADMIN_DSN
-from tests.server.progress.study import Learner, Study
+from tests.support import Person, RoomKit
 
 
 def iso(moment: datetime) -> str:
@@ -59,12 +59,12 @@ async def server_db(study_server: Any) -> AsyncIterator[async_sessionmaker[Async
 
 
 async def test_replayed_batches_and_repeated_runs_count_once(
-    study: Study, server_db: async_sessionmaker[AsyncSession]
+    study: RoomKit, server_db: async_sessionmaker[AsyncSession]
 ) -> None:
-    me = await study.learner()
+    me = await study.person()
     topic = await study.topic(me)
     # Nobody enters the room: its transcript holds only the events written below.
-    session = await study.session(me, topic)
+    session = await study.session(me, topic=topic)
     accuracy = await study.goal(me, topic, "quiz_accuracy", 1)
     asked = await study.goal(me, topic, "questions_asked", 10)
     user, ts = UserRef(id=me.id, name=me.name), iso(datetime.now(UTC))
@@ -146,7 +146,7 @@ class Transcript:
     """Writes transcript rows with chosen ids: a row with a lower id committed after rows
     with higher ones is what concurrent writers produce."""
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], session_id: int, who: Learner):
+    def __init__(self, db: async_sessionmaker[AsyncSession], session_id: int, who: Person):
         self._db = db
         self._session_id = session_id
         self._user = UserRef(id=who.id, name=who.name)
@@ -175,7 +175,7 @@ class Transcript:
         )
 
 
-async def seed(db: async_sessionmaker[AsyncSession]) -> tuple[Learner, int, int]:
+async def seed(db: async_sessionmaker[AsyncSession]) -> tuple[Person, int, int]:
     async with db() as s:
         user = User(username="ada", display_name="Ada", password_hash="-")
         s.add(user)
@@ -188,7 +188,7 @@ async def seed(db: async_sessionmaker[AsyncSession]) -> tuple[Learner, int, int]
         )
         s.add(session)
         await s.commit()
-        return Learner(user.id, "Ada", ""), topic.id, session.id
+        return Person(user.id, "ada", "Ada", ""), topic.id, session.id
 
 
 async def reviews(db: async_sessionmaker[AsyncSession]) -> dict[str, int]:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import RoomKit
 from tests.fakes.scripted_openai import Script, ScriptedOpenAI, ToolCallStep, Usage
+from tests.support import RoomKit
 
 QUIZ = {
     "question": "Which gas do plants release?",
