@@ -38,9 +38,9 @@ from server.db.models import Membership, StudySession, Topic, User
 from server.db.progress_models import Goal
 from server.live.ports import LiveState, LiveStateUnavailable, LoggedEvent
 from server.metrics import Metrics
-from server.rooms.access import topic_payload
 from server.rooms.hub import Hub
 from server.rooms.ratelimit import TokenBucket
+from server.topics import topic_payload
 from server.tutor.knowledge import MaterialSearch
 from server.tutor.prompt import history_messages, passages_message, system_message
 from server.tutor.provider import Message, Provider
