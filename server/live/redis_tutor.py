@@ -1,4 +1,4 @@
-"""The tutor's shared state on Redis: asks, lease, cancels, quiz keys (see ``TutorState``)."""
+"""The tutor's shared state on Redis: asks, lease, cancels, quizzes (see ``TutorState``)."""
 
 from __future__ import annotations
 
@@ -98,6 +98,27 @@ class RedisTutorState:
     async def get_quiz(self, session_id: str, quiz_id: str) -> str | None:
         async with unavailable():
             value = await self._client.hget(self._keys.quizzes(session_id), quiz_id)
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def claim_answer(self, session_id: str, quiz_id: str, user_id: int, choice: int) -> bool:
+        key = self._keys.quiz_answers(session_id)
+        async with unavailable():
+            # HSETNX is the atomic first-writer-wins; the hash lives as long as the quizzes.
+            first = await self._client.hsetnx(key, f"{quiz_id}:{user_id}", choice)
+            await self._client.expire(key, self._idle_ttl_s)
+        return bool(first)
+
+    async def put_card(self, session_id: str, card_id: str, card: str) -> None:
+        key = self._keys.cards(session_id)
+        async with unavailable():
+            await self._client.hset(key, card_id, card)
+            await self._client.expire(key, self._idle_ttl_s)
+
+    async def get_card(self, session_id: str, card_id: str) -> str | None:
+        async with unavailable():
+            value = await self._client.hget(self._keys.cards(session_id), card_id)
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
