@@ -97,4 +97,3 @@ async def _check_membership(services: Services, session_id: int, user: UserRef) 
         await db.commit()
         topic = await db.get(Topic, session.topic_id) if session.topic_id is not None else None
         return Admission(user, topic_payload(topic) if topic is not None else None)
-
