@@ -92,3 +92,22 @@ async def test_each_answer_agrees_as_soon_as_it_is_projected(
     for reviews, (quiz_id, choice) in enumerate(zip(posed, [1, 1], strict=True), start=1):
         (told,) = await answer_all(room, [quiz_id], [choice])
         assert (await projected(study, me, topic, reviews))["mastery"] == told
+
+
+async def test_answers_sent_at_once_from_two_sockets_are_graded_one_after_the_other(
+    study: Study, model: ScriptedOpenAI
+) -> None:
+    me = await study.learner("twice")
+    topic = await study.topic(me)
+    session = await study.session(me, topic)
+    model.enqueue(*quizzes("Stomata", "Stomata"))
+    room, other = await study.enter(me, session), await study.enter(me, session)
+    await room.ask("Two quizzes")
+    posed = [(await room.until(lambda f: f.get("type") == "quiz"))["quiz_id"] for _ in range(2)]
+    await room.send({"type": "answer", "quiz_id": posed[0], "choice": 1})
+    await other.send({"type": "answer", "quiz_id": posed[1], "choice": 0})
+    graded: list[dict[str, Any]] = []
+    while len(graded) < 4:
+        graded.append(await room.until(lambda f: f.get("type") in ("quiz.result", "progress")))
+    assert [e["type"] for e in graded] == ["quiz.result", "progress"] * 2
+    assert (await projected(study, me, topic, 2))["mastery"] == graded[-1]["mastery"]
