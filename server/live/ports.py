@@ -12,6 +12,8 @@ Guarantees every engine gives (``tests/server/live/test_conformance_*.py`` check
 * **Fan-out is at-most-once; the log is the truth.** Subscribers see events in ``seq`` order but
   may miss some (a dropped pub/sub connection); they detect the gap by ``seq`` and ``read`` the
   missing events from the log.
+* **Tutor limits are atomic per counter and expire.** ``TutorLimits`` never spends a token twice
+  or loses a charge across processes, and forgets counters once they no longer limit anything.
 * **Outbox is at-least-once.** Every event appended with ``persist=True`` is handed out by
   ``TranscriptOutbox.take`` until acknowledged, to this process or (if it died) to another.
 """

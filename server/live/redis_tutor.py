@@ -104,17 +104,20 @@ class RedisTutorState:
 
     async def claim_answer(self, session_id: str, quiz_id: str, user_id: int, choice: int) -> bool:
         key = self._keys.quiz_answers(session_id)
-        async with unavailable():
-            # HSETNX is the atomic first-writer-wins; the hash lives as long as the quizzes.
-            first = await self._client.hsetnx(key, f"{quiz_id}:{user_id}", choice)
-            await self._client.expire(key, self._idle_ttl_s)
+        # HSETNX is the atomic first-writer-wins; one transaction with the expiry, so no claim
+        # outlives the session's quizzes.
+        async with unavailable(), self._client.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, f"{quiz_id}:{user_id}", choice)
+            pipe.expire(key, self._idle_ttl_s)
+            first, _ = await pipe.execute()
         return bool(first)
 
     async def put_card(self, session_id: str, card_id: str, card: str) -> None:
         key = self._keys.cards(session_id)
-        async with unavailable():
-            await self._client.hset(key, card_id, card)
-            await self._client.expire(key, self._idle_ttl_s)
+        async with unavailable(), self._client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, card_id, card)
+            pipe.expire(key, self._idle_ttl_s)
+            await pipe.execute()
 
     async def get_card(self, session_id: str, card_id: str) -> str | None:
         async with unavailable():
