@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     tutor_history_events: int = Field(default=30, ge=0, le=500)
     tutor_asks_per_minute: float = Field(default=10.0, gt=0, description="Per user.")
     tutor_session_asks_per_minute: float = Field(default=30.0, gt=0)
+    tutor_ask_burst: int = Field(
+        default=3, ge=1, description="Asks a user may make at once before the rate applies."
+    )
+    tutor_session_ask_burst: int = Field(
+        default=5, ge=1, description="Asks a session may take at once before its rate applies."
+    )
     tutor_session_token_budget: int = Field(
         default=500_000, ge=1, description="Tokens (in + out) one session may spend."
     )

@@ -54,6 +54,30 @@ class LiveKeys:
         """Hash: quiz id -> answer key (JSON) of the quizzes the tutor posed."""
         return self._session(session_id, "tutor:quizzes")
 
+    def quiz_answers(self, session_id: str) -> str:
+        """Hash: ``<quiz id>:<user id>`` -> the choice of the user's first answer."""
+        return self._session(session_id, "tutor:answers")
+
+    def cards(self, session_id: str) -> str:
+        """Hash: card id -> a learner's spaced-repetition card (JSON) as last reviewed here."""
+        return self._session(session_id, "tutor:cards")
+
+    def session_asks(self, session_id: str) -> str:
+        """Hash ``tokens``/``stamp``: the session's ask bucket; gone once it has refilled."""
+        return self._session(session_id, "limits:asks")
+
+    def session_tokens(self, session_id: str) -> str:
+        """Integer: model tokens the session's turns spent."""
+        return self._session(session_id, "limits:tokens")
+
+    def user_asks(self, user_id: int) -> str:
+        """Hash ``tokens``/``stamp``: one user's ask bucket; gone once it has refilled."""
+        return f"{self.prefix}:user:{{{user_id}}}:limits:asks"
+
+    def user_tokens(self, user_id: int, day: int) -> str:
+        """Integer: model tokens one user's asks spent on a day (days since the epoch)."""
+        return f"{self.prefix}:user:{{{user_id}}}:limits:tokens:{day}"
+
     def presence_expiry(self, session_id: str) -> str:
         """Sorted set: connection id scored by its expiry (ms since the epoch, server clock)."""
         return self._session(session_id, "presence:expiry")
@@ -89,6 +113,10 @@ class LiveKeys:
             self.tutor_lease(session_id),
             self.turn_started(session_id),
             self.quizzes(session_id),
+            self.quiz_answers(session_id),
+            self.cards(session_id),
+            self.session_asks(session_id),
+            self.session_tokens(session_id),
         ]
 
     @property

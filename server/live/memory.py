@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from protocol.events import UserRef, encode_with_seq
 from protocol.sequence import LogWindow
 from server.live.ports import (
+    AskBucket,
     Listener,
     LiveState,
     LoggedEvent,
     OutboxItem,
     SeedSource,
+    SessionTokens,
     Subscription,
+    TokenBudget,
+    UserTokens,
 )
 
 logger = logging.getLogger(__name__)
@@ -243,6 +247,8 @@ class MemoryTutorState:
         self._started: dict[str, int] = {}
         self._cancelled: set[tuple[str, str]] = set()
         self._quizzes: dict[tuple[str, str], str] = {}
+        self._answers: dict[tuple[str, str, int], int] = {}
+        self._cards: dict[tuple[str, str], str] = {}
 
     def forget(self, session_id: str) -> None:
         """Drop everything kept for a session whose log expired, as its Redis keys would."""
@@ -251,6 +257,8 @@ class MemoryTutorState:
         self._started.pop(session_id, None)
         self._cancelled = {key for key in self._cancelled if key[0] != session_id}
         self._quizzes = {key: v for key, v in self._quizzes.items() if key[0] != session_id}
+        self._answers = {key: v for key, v in self._answers.items() if key[0] != session_id}
+        self._cards = {key: v for key, v in self._cards.items() if key[0] != session_id}
 
     def put(self, session_id: str, event: LoggedEvent) -> None:
         # Appends happen in seq order, so the list stays sorted.
@@ -307,6 +315,114 @@ class MemoryTutorState:
     async def get_quiz(self, session_id: str, quiz_id: str) -> str | None:
         return self._quizzes.get((session_id, quiz_id))
 
+    async def claim_answer(self, session_id: str, quiz_id: str, user_id: int, choice: int) -> bool:
+        # No await between the check and the write: one event loop makes it atomic.
+        key = (session_id, quiz_id, user_id)
+        if key in self._answers:
+            return False
+        self._answers[key] = choice
+        return True
+
+    async def put_card(self, session_id: str, card_id: str, card: str) -> None:
+        self._cards[session_id, card_id] = card
+
+    async def get_card(self, session_id: str, card_id: str) -> str | None:
+        return self._cards.get((session_id, card_id))
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+    rate_per_s: float
+    burst: int
+
+    def refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate_per_s)
+            self.stamp = now
+
+    def full_at(self) -> float:
+        return self.stamp + (self.burst - self.tokens) / self.rate_per_s
+
+
+_SWEEP_EVERY_S = 60.0
+
+
+class MemoryTutorLimits:
+    """Ask buckets and token budgets of one process, forgotten as the Redis keys would expire."""
+
+    def __init__(
+        self, *, idle_ttl_s: float = 7 * 24 * 3600, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._idle_ttl_s = idle_ttl_s
+        self._clock = clock
+        self._buckets: dict[AskBucket, _Bucket] = {}
+        self._next_bucket_sweep = float("-inf")
+        # A session's total and when it was last charged (by ``clock``).
+        self._sessions: dict[SessionTokens, tuple[int, float]] = {}
+        self._days: dict[UserTokens, int] = {}
+        self._newest_day = 0
+        self._next_budget_sweep = float("-inf")
+
+    async def take(self, bucket: AskBucket, now: float, rate_per_s: float, burst: int) -> bool:
+        self._sweep_buckets(now)
+        held = self._bucket(bucket, now, rate_per_s, burst)
+        if held.tokens >= 1:
+            held.tokens -= 1
+            return True
+        return False
+
+    async def give_back(self, bucket: AskBucket, now: float, rate_per_s: float, burst: int) -> None:
+        held = self._bucket(bucket, now, rate_per_s, burst)
+        held.tokens = min(burst, held.tokens + 1)
+
+    def _bucket(self, bucket: AskBucket, now: float, rate_per_s: float, burst: int) -> _Bucket:
+        held = self._buckets.get(bucket)
+        if held is None:
+            held = self._buckets[bucket] = _Bucket(float(burst), now, rate_per_s, burst)
+        held.rate_per_s, held.burst = rate_per_s, burst
+        held.refill(now)
+        return held
+
+    def _sweep_buckets(self, now: float) -> None:
+        if now < self._next_bucket_sweep:
+            return
+        self._next_bucket_sweep = now + _SWEEP_EVERY_S
+        for key, held in tuple(self._buckets.items()):
+            if held.full_at() <= now:
+                del self._buckets[key]
+
+    async def spent(self, budget: TokenBudget) -> int:
+        self._sweep_budgets()
+        if isinstance(budget, SessionTokens):
+            return self._sessions.get(budget, (0, 0.0))[0]
+        return self._days.get(budget, 0)
+
+    async def charge(self, budget: TokenBudget, tokens: int) -> int:
+        self._sweep_budgets()
+        if isinstance(budget, SessionTokens):
+            total = self._sessions.get(budget, (0, 0.0))[0] + tokens
+            self._sessions[budget] = (total, self._clock())
+            return total
+        if budget.day > self._newest_day:
+            self._newest_day = budget.day
+            # A day's budget matters until the day is over; one day more covers clock skew.
+            self._days = {
+                key: total for key, total in self._days.items() if key.day >= budget.day - 1
+            }
+        total = self._days[budget] = self._days.get(budget, 0) + tokens
+        return total
+
+    def _sweep_budgets(self) -> None:
+        now = self._clock()
+        if now < self._next_budget_sweep:
+            return
+        self._next_budget_sweep = now + min(self._idle_ttl_s, _SWEEP_EVERY_S)
+        self._sessions = {
+            key: held for key, held in self._sessions.items() if now - held[1] < self._idle_ttl_s
+        }
+
 
 def memory_live_state(
     *,
@@ -324,4 +440,5 @@ def memory_live_state(
         presence=MemoryPresence(ttl_s=presence_ttl_s),
         outbox=outbox,
         tutor=turns,
+        limits=MemoryTutorLimits(idle_ttl_s=idle_ttl_s),
     )

@@ -12,6 +12,8 @@ Guarantees every engine gives (``tests/server/live/test_conformance_*.py`` check
 * **Fan-out is at-most-once; the log is the truth.** Subscribers see events in ``seq`` order but
   may miss some (a dropped pub/sub connection); they detect the gap by ``seq`` and ``read`` the
   missing events from the log.
+* **Tutor limits are atomic per counter and expire.** ``TutorLimits`` never spends a token twice
+  or loses a charge across processes, and forgets counters once they no longer limit anything.
 * **Outbox is at-least-once.** Every event appended with ``persist=True`` is handed out by
   ``TranscriptOutbox.take`` until acknowledged, to this process or (if it died) to another.
 """
@@ -155,7 +157,8 @@ class TranscriptOutbox(Protocol):
 
 class TutorState(Protocol):
     """The tutor's shared state per session: unanswered asks, the lease that lets one process
-    answer them, cancel requests and quiz answer keys.
+    answer them, cancel requests, quiz answer keys, who answered which quiz, and the cards of
+    the learners reviewed in the session.
 
     Asks join the queue when appended with ``queue_turn=True`` and are answered lowest seq
     first. A process answers a session's asks only while it holds the session's lease; a
@@ -203,6 +206,84 @@ class TutorState(Protocol):
 
     async def get_quiz(self, session_id: str, quiz_id: str) -> str | None: ...
 
+    async def claim_answer(self, session_id: str, quiz_id: str, user_id: int, choice: int) -> bool:
+        """Record ``user_id``'s answer to a quiz; True only for their first, on any process.
+
+        Atomic: of concurrent claims by one user on one quiz exactly one returns True, and a
+        later claim never replaces the recorded choice. Claims expire with the session's quizzes.
+        """
+        ...
+
+    async def put_card(self, session_id: str, card_id: str, card: str) -> None:
+        """Keep a learner's spaced-repetition card (JSON) as this session last reviewed it."""
+        ...
+
+    async def get_card(self, session_id: str, card_id: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserAsks:
+    """The token bucket of one user's asks, across sessions."""
+
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAsks:
+    """The token bucket of one session's asks, whoever asks."""
+
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserTokens:
+    """Model tokens one user's asks spent on one UTC day (days since the epoch)."""
+
+    user_id: int
+    day: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTokens:
+    """Model tokens one session's turns spent."""
+
+    session_id: str
+
+
+AskBucket = UserAsks | SessionAsks
+TokenBudget = UserTokens | SessionTokens
+
+
+class TutorLimits(Protocol):
+    """Counters that admit asks, shared by every process of a deployment.
+
+    Each call is atomic on its own counter: concurrent ``take`` calls on one bucket never spend
+    the same token twice, concurrent ``charge`` calls never lose an increment. ``now`` is
+    wall-clock seconds from the caller (every process must pass the same kind of clock); a
+    bucket never refills for a ``now`` earlier than one it has seen. Nothing grows without
+    bound: a bucket is forgotten once it has refilled (a missing bucket is a full one), a
+    session's budget after the session's idle TTL since its last charge, a user's daily budget
+    after the day is over.
+    """
+
+    async def take(self, bucket: AskBucket, now: float, rate_per_s: float, burst: int) -> bool:
+        """Spend one token if the bucket has one (refilled at ``rate_per_s`` up to ``burst``);
+        False, spending nothing, otherwise."""
+        ...
+
+    async def give_back(self, bucket: AskBucket, now: float, rate_per_s: float, burst: int) -> None:
+        """Return one token taken by ``take`` (the ask was refused further on); never above
+        ``burst``."""
+        ...
+
+    async def spent(self, budget: TokenBudget) -> int:
+        """Tokens charged to the budget and not yet expired."""
+        ...
+
+    async def charge(self, budget: TokenBudget, tokens: int) -> int:
+        """Add ``tokens`` to the budget; the new total."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LiveState:
@@ -212,3 +293,4 @@ class LiveState:
     presence: Presence
     outbox: TranscriptOutbox
     tutor: TutorState
+    limits: TutorLimits

@@ -2,7 +2,8 @@
 
 Its parts, one concept each: ``redis_log`` (the numbered room log, Lua-scripted),
 ``redis_fanout`` (pub/sub delivery to subscribers), ``redis_presence``, ``redis_outbox`` (the
-transcript's consumer group) and ``redis_client`` (the pool and error mapping they share).
+transcript's consumer group), ``redis_tutor`` and ``redis_limits`` (the tutor's queue and its
+admission counters) and ``redis_client`` (the pool and error mapping they share).
 Redis being unreachable surfaces as :class:`LiveStateUnavailable`, never as a driver error.
 """
 
@@ -11,13 +12,21 @@ from __future__ import annotations
 from server.live.keys import LiveKeys
 from server.live.ports import LiveState, SeedSource
 from server.live.redis_client import connect
+from server.live.redis_limits import RedisTutorLimits
 from server.live.redis_log import RedisRoomLog
 from server.live.redis_outbox import RedisOutbox
 from server.live.redis_pipe import RedisPipe, pipe_supports
 from server.live.redis_presence import RedisPresence
 from server.live.redis_tutor import RedisTutorState
 
-__all__ = ["RedisOutbox", "RedisPresence", "RedisRoomLog", "RedisTutorState", "redis_live_state"]
+__all__ = [
+    "RedisOutbox",
+    "RedisPresence",
+    "RedisRoomLog",
+    "RedisTutorLimits",
+    "RedisTutorState",
+    "redis_live_state",
+]
 
 
 async def redis_live_state(
@@ -57,4 +66,5 @@ async def redis_live_state(
         presence=RedisPresence(client, keys, ttl_s=presence_ttl_s),
         outbox=outbox,
         tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s),
+        limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s),
     )

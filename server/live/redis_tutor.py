@@ -1,4 +1,4 @@
-"""The tutor's shared state on Redis: asks, lease, cancels, quiz keys (see ``TutorState``)."""
+"""The tutor's shared state on Redis: asks, lease, cancels, quizzes (see ``TutorState``)."""
 
 from __future__ import annotations
 
@@ -98,6 +98,30 @@ class RedisTutorState:
     async def get_quiz(self, session_id: str, quiz_id: str) -> str | None:
         async with unavailable():
             value = await self._client.hget(self._keys.quizzes(session_id), quiz_id)
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def claim_answer(self, session_id: str, quiz_id: str, user_id: int, choice: int) -> bool:
+        key = self._keys.quiz_answers(session_id)
+        # HSETNX is the atomic first-writer-wins; one transaction with the expiry, so no claim
+        # outlives the session's quizzes.
+        async with unavailable(), self._client.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, f"{quiz_id}:{user_id}", choice)
+            pipe.expire(key, self._idle_ttl_s)
+            first, _ = await pipe.execute()
+        return bool(first)
+
+    async def put_card(self, session_id: str, card_id: str, card: str) -> None:
+        key = self._keys.cards(session_id)
+        async with unavailable(), self._client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, card_id, card)
+            pipe.expire(key, self._idle_ttl_s)
+            await pipe.execute()
+
+    async def get_card(self, session_id: str, card_id: str) -> str | None:
+        async with unavailable():
+            value = await self._client.hget(self._keys.cards(session_id), card_id)
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)

@@ -70,6 +70,23 @@ def review(card_json: str | None, correct: bool, at: datetime) -> Reviewed:
     return Reviewed(json.dumps(card.to_dict()), _unit(recall), card.due)
 
 
+def latest_card(*cards: str | None) -> str | None:
+    """Of copies of one concept's card (JSON, None for none), the one reviewed last.
+
+    The live ``progress`` event reviews the card it finds freshest, in the projection or as the
+    session last reviewed it, so its mastery is what the projection arrives at.
+    """
+    best: str | None = None
+    best_at: datetime | None = None
+    for raw in cards:
+        if not raw:
+            continue
+        at = Card.from_dict(json.loads(raw)).last_review
+        if best is None or (at is not None and (best_at is None or at > best_at)):
+            best, best_at = raw, at
+    return best
+
+
 def assess(current: float | None, assessed: float) -> float:
     """Mastery after a tutor's assessment ``assessed`` of a concept now at ``current``."""
     if current is None:

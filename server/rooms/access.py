@@ -18,6 +18,7 @@ from server.config import Settings
 from server.db.errors import is_database_unavailable
 from server.db.models import Membership, StudySession, Topic
 from server.services import Services
+from server.topics import topic_payload
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +97,3 @@ async def _check_membership(services: Services, session_id: int, user: UserRef) 
         await db.commit()
         topic = await db.get(Topic, session.topic_id) if session.topic_id is not None else None
         return Admission(user, topic_payload(topic) if topic is not None else None)
-
-
-def topic_payload(topic: Topic) -> dict[str, Any]:
-    """A topic as room frames carry it (``welcome.topic``, ``topic.changed``)."""
-    return {
-        "id": topic.id,
-        "title": topic.title,
-        "description": topic.description,
-        "owner_id": topic.owner_id,
-        "created_at": topic.created_at.isoformat().replace("+00:00", "Z"),
-    }

@@ -1,0 +1,107 @@
+"""What the model is told for one ask: the topic, the members' goals, passages, the history.
+
+The conversation comes from the room log, so every process builds the same prompt for the
+same ask. The database being down costs the topic and the goals, not the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.db.errors import is_database_unavailable
+from server.db.models import Membership, StudySession, Topic, User
+from server.db.progress_models import Goal
+from server.live.ports import RoomLog
+from server.topics import topic_payload
+from server.tutor.knowledge import MaterialSearch
+from server.tutor.prompt import history_messages, passages_message, system_message
+from server.tutor.provider import Message
+from server.tutor.tools import SEARCH_LIMIT, TurnTools
+from server.tutor.turn import Ask
+
+# Room events read back to find the recent conversation; deltas make up most of a log.
+_HISTORY_WINDOW = 400
+_GOALS_SHOWN = 20
+
+
+async def session_topic(
+    db: async_sessionmaker[AsyncSession], session_id: str
+) -> dict[str, Any] | None:
+    """The session's topic as room frames carry it; None without one or without a database."""
+    try:
+        async with db() as session:
+            study = await session.get(StudySession, int(session_id))
+            if study is None or study.topic_id is None:
+                return None
+            topic = await session.get(Topic, study.topic_id)
+            return topic_payload(topic) if topic is not None else None
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            return None  # answer without the topic rather than not at all
+        raise
+
+
+class PromptContext:
+    def __init__(
+        self,
+        *,
+        log: RoomLog,
+        db: async_sessionmaker[AsyncSession],
+        search: MaterialSearch,
+        history_events: int,
+    ) -> None:
+        self._log = log
+        self._db = db
+        self._search = search
+        self._history_events = history_events
+
+    async def topic(self, session_id: str) -> dict[str, Any] | None:
+        return await session_topic(self._db, session_id)
+
+    async def messages(
+        self, ask: Ask, topic: dict[str, Any] | None, tools: TurnTools, *, supports_tools: bool
+    ) -> list[Message]:
+        """The prompt for ``ask``; a model without tools gets the best passages up front
+        (recorded in ``tools.cited``, as a search by the model would be)."""
+        history: list[str] = []
+        if self._history_events:
+            start = max(0, ask.seq - 1 - _HISTORY_WINDOW)
+            events = await self._log.read(ask.session_id, start, _HISTORY_WINDOW)
+            history = [e.data for e in events if e.seq < ask.seq]
+        goals = await self._goals(ask.session_id, topic) if topic is not None else []
+        messages = [system_message(topic, tools=supports_tools, goals=goals)]
+        if topic is not None and not supports_tools:
+            found = await self._search.search(int(topic["id"]), ask.text, SEARCH_LIMIT)
+            tools.cited.extend(found)
+            quoted = passages_message(found)
+            if quoted is not None:
+                messages.append(quoted)
+        messages.extend(history_messages(history, self._history_events))
+        messages.append(Message("user", f"{ask.user.name}: {ask.text}", name=ask.user.name))
+        return messages
+
+    async def _goals(self, session_id: str, topic: dict[str, Any]) -> list[str]:
+        """The session members' goals on the topic, as one line each."""
+        query = (
+            select(User.display_name, Goal.title, Goal.metric, Goal.target, Goal.due_date)
+            .join(Membership, Membership.user_id == Goal.user_id)
+            .join(User, User.id == Goal.user_id)
+            .where(Membership.session_id == int(session_id), Goal.topic_id == int(topic["id"]))
+            .order_by(Goal.id)
+            .limit(_GOALS_SHOWN)
+        )
+        try:
+            async with self._db() as db:
+                rows = (await db.execute(query)).all()
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                return []
+            raise
+        return [
+            f"{name}: {title} ({metric} {target:g}"
+            + (f", by {due.isoformat()})" if due is not None else ")")
+            for name, title, metric, target, due in rows
+        ]
