@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from tests.fakes.scripted_openai import Script, ScriptedOpenAI, ToolCallStep, Usage
-from tests.server.progress.study import Learner, Room, Study, eventually
+from tests.support import Conn, Person, RoomKit, eventually
 
 
 def quizzes(*concepts: str) -> tuple[Script, Script]:
@@ -32,7 +32,7 @@ def quizzes(*concepts: str) -> tuple[Script, Script]:
     return Script(*calls, Usage()), Script.tokens("Quizzes for you!")
 
 
-async def answer_all(room: Room, quiz_ids: list[str], choices: list[int]) -> list[float]:
+async def answer_all(room: Conn, quiz_ids: list[str], choices: list[int]) -> list[float]:
     """Answer back to back, without waiting for the projection; the live masteries."""
     told: list[float] = []
     for quiz_id, choice in zip(quiz_ids, choices, strict=True):
@@ -42,7 +42,7 @@ async def answer_all(room: Room, quiz_ids: list[str], choices: list[int]) -> lis
     return told
 
 
-async def projected(study: Study, who: Learner, topic: int, reviews: int) -> dict[str, Any]:
+async def projected(study: RoomKit, who: Person, topic: int, reviews: int) -> dict[str, Any]:
     def done(concepts: list[Any]) -> bool:
         return any(c["reviews"] == reviews for c in concepts)
 
@@ -52,13 +52,13 @@ async def projected(study: Study, who: Learner, topic: int, reviews: int) -> dic
 
 
 async def test_the_live_mastery_of_each_answer_is_the_projected_one(
-    study: Study, model: ScriptedOpenAI
+    study: RoomKit, model: ScriptedOpenAI
 ) -> None:
-    me = await study.learner("agreed")
+    me = await study.person("agreed")
     topic = await study.topic(me)
-    first = await study.session(me, topic)
+    first = await study.session(me, topic=topic)
     model.enqueue(*quizzes("Light reactions", "light  REACTIONS", "Light reactions"))
-    room = await study.enter(me, first)
+    room = await study.connect(me, first)
     await room.ask("Quiz me three times")
     posed = [(await room.until(lambda f: f.get("type") == "quiz"))["quiz_id"] for _ in range(3)]
 
@@ -68,9 +68,9 @@ async def test_the_live_mastery_of_each_answer_is_the_projected_one(
     assert light["mastery"] == told[-1]
 
     # Another session on the topic goes on from the projected card.
-    second = await study.session(me, topic)
+    second = await study.session(me, topic=topic)
     model.enqueue(*quizzes("Light Reactions"))
-    room = await study.enter(me, second)
+    room = await study.connect(me, second)
     await room.ask("One more")
     quiz = await room.until(lambda f: f.get("type") == "quiz")
     (again,) = await answer_all(room, [quiz["quiz_id"]], [1])
@@ -80,13 +80,13 @@ async def test_the_live_mastery_of_each_answer_is_the_projected_one(
 
 
 async def test_each_answer_agrees_as_soon_as_it_is_projected(
-    study: Study, model: ScriptedOpenAI
+    study: RoomKit, model: ScriptedOpenAI
 ) -> None:
-    me = await study.learner("stepwise")
+    me = await study.person("stepwise")
     topic = await study.topic(me)
-    session = await study.session(me, topic)
+    session = await study.session(me, topic=topic)
     model.enqueue(*quizzes("Calvin cycle", "Calvin cycle"))
-    room = await study.enter(me, session)
+    room = await study.connect(me, session)
     await room.ask("Quiz me twice")
     posed = [(await room.until(lambda f: f.get("type") == "quiz"))["quiz_id"] for _ in range(2)]
     for reviews, (quiz_id, choice) in enumerate(zip(posed, [1, 1], strict=True), start=1):
@@ -95,13 +95,13 @@ async def test_each_answer_agrees_as_soon_as_it_is_projected(
 
 
 async def test_answers_sent_at_once_from_two_sockets_are_graded_one_after_the_other(
-    study: Study, model: ScriptedOpenAI
+    study: RoomKit, model: ScriptedOpenAI
 ) -> None:
-    me = await study.learner("twice")
+    me = await study.person("twice")
     topic = await study.topic(me)
-    session = await study.session(me, topic)
+    session = await study.session(me, topic=topic)
     model.enqueue(*quizzes("Stomata", "Stomata"))
-    room, other = await study.enter(me, session), await study.enter(me, session)
+    room, other = await study.connect(me, session), await study.connect(me, session)
     await room.ask("Two quizzes")
     posed = [(await room.until(lambda f: f.get("type") == "quiz"))["quiz_id"] for _ in range(2)]
     await room.send({"type": "answer", "quiz_id": posed[0], "choice": 1})
