@@ -42,6 +42,27 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]{1,40}$",
         description="Prefix of every Redis key and channel, so deployments can share a server.",
     )
+    redis_connect_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="Opening a connection to Redis may take this long."
+    )
+    redis_command_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="Every Redis command must answer within this, else the live state counts "
+        "as unavailable (frames get error unavailable, REST 503).",
+    )
+    redis_max_connections: int = Field(
+        default=64,
+        ge=4,
+        le=10_000,
+        description="Pooled Redis connections one process opens at most; more concurrent "
+        "commands wait for one (up to the command timeout). Pub/sub and the pipelined "
+        "connection come on top.",
+    )
+    redis_health_check_s: float = Field(
+        default=15.0, ge=0, description="An idle pooled connection is checked with PING after this."
+    )
     secret_key: str | None = None
 
     tutor_provider: Literal["auto", "openai", "local"] = "auto"

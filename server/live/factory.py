@@ -19,6 +19,7 @@ async def build_live_state(settings: Settings, *, seed: SeedSource, consumer: st
             idle_ttl_s=settings.room_log_idle_ttl_s,
         )
     if url.startswith(("redis://", "rediss://", "unix://")):
+        from server.live.redis_client import RedisLimits
         from server.live.redis_engine import redis_live_state
 
         return await redis_live_state(
@@ -30,5 +31,11 @@ async def build_live_state(settings: Settings, *, seed: SeedSource, consumer: st
             seed=seed,
             consumer=consumer,
             claim_idle_s=settings.transcript_claim_idle_s,
+            limits=RedisLimits(
+                connect_timeout_s=settings.redis_connect_timeout_s,
+                command_timeout_s=settings.redis_command_timeout_s,
+                health_check_s=settings.redis_health_check_s,
+                max_connections=settings.redis_max_connections,
+            ),
         )
     raise ValueError(f"STUDYROOM_REDIS_URL must be memory:// or redis://…, not {url!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,12 +27,22 @@ _LUA = {
     path.name: path.read_text("utf-8") for path in Path(__file__).with_name("lua").glob("*.lua")
 }
 
-_CONNECT_TIMEOUT_S = 2.0
-# Every command must answer within this; see unavailable().
-COMMAND_TIMEOUT_S = 5.0
-_HEALTH_CHECK_S = 15
-# Connections one process opens at most; more concurrent commands wait for one to free up.
-MAX_CONNECTIONS = 64
+
+@dataclass(frozen=True, slots=True)
+class RedisLimits:
+    """How long Redis may take, and how many connections one process opens (``redis_*``
+    settings)."""
+
+    connect_timeout_s: float = 2.0
+    # Every command must answer within this; see unavailable().
+    command_timeout_s: float = 5.0
+    health_check_s: float = 15.0
+    # More concurrent commands than this wait for a connection to free up.
+    max_connections: int = 64
+
+
+# Every command must answer within this unless told otherwise; see unavailable().
+COMMAND_TIMEOUT_S = RedisLimits().command_timeout_s
 
 # What the driver raises when the server cannot be reached or stops answering.
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -39,7 +50,7 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 Entries = list[tuple[str, dict[str, str]]]
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, limits: RedisLimits | None = None) -> redis.Redis:
     """A client on a new pool; connections are opened on first use.
 
     The pool is bounded: a burst of commands waits for a free connection (up to the command
@@ -47,14 +58,15 @@ def connect(url: str) -> redis.Redis:
     with one, redis-py wraps every write in ``asyncio.wait_for``, a task per command on
     Python 3.11; :func:`unavailable` bounds each command instead.
     """
+    limits = limits or RedisLimits()
     pool = BlockingConnectionPool.from_url(
         url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=COMMAND_TIMEOUT_S,
+        max_connections=limits.max_connections,
+        timeout=limits.command_timeout_s,
         decode_responses=True,
         protocol=2,
-        socket_connect_timeout=_CONNECT_TIMEOUT_S,
-        health_check_interval=_HEALTH_CHECK_S,
+        socket_connect_timeout=limits.connect_timeout_s,
+        health_check_interval=limits.health_check_s,
         # No silent retries: a retried append could be numbered twice.
         retry=Retry(NoBackoff(), 0),
     )
@@ -62,16 +74,18 @@ def connect(url: str) -> redis.Redis:
 
 
 @contextlib.asynccontextmanager
-async def unavailable(waits_s: float = 0.0) -> AsyncIterator[None]:
-    """Bound the commands inside to :data:`COMMAND_TIMEOUT_S` (plus ``waits_s`` for a
-    command that blocks on purpose), and re-raise the driver's connection failures and that
+async def unavailable(
+    timeout_s: float = COMMAND_TIMEOUT_S, *, waits_s: float = 0.0
+) -> AsyncIterator[None]:
+    """Bound the commands inside to ``timeout_s`` (plus ``waits_s`` for a command that
+    blocks on purpose), and re-raise the driver's connection failures and that
     timeout as :class:`LiveStateUnavailable`.
 
     A command cut off by the timeout has its connection dropped by the driver, so no reply
     is ever read as another command's.
     """
     try:
-        async with asyncio.timeout(COMMAND_TIMEOUT_S + waits_s):
+        async with asyncio.timeout(timeout_s + waits_s):
             yield
     except UNAVAILABLE as exc:
         raise LiveStateUnavailable(f"Redis: {exc or type(exc).__name__}") from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from server.live.keys import LiveKeys
 from server.live.ports import LiveState, SeedSource
-from server.live.redis_client import connect
+from server.live.redis_client import RedisLimits, connect
 from server.live.redis_limits import RedisTutorLimits
 from server.live.redis_log import RedisRoomLog
 from server.live.redis_outbox import RedisOutbox
@@ -39,6 +39,7 @@ async def redis_live_state(
     seed: SeedSource,
     consumer: str,
     claim_idle_s: float = 30.0,
+    limits: RedisLimits | None = None,
 ) -> LiveState:
     """Connect to Redis and build the engines on one connection pool.
 
@@ -46,9 +47,13 @@ async def redis_live_state(
     pending is claimed by the others after ``claim_idle_s``. ``log.close()`` closes the pool for
     all three. Raises :class:`LiveStateUnavailable` if Redis cannot be reached.
     """
-    client = connect(url)
+    limits = limits or RedisLimits()
+    timeout_s = limits.command_timeout_s
+    client = connect(url, limits)
     keys = LiveKeys(prefix)
-    outbox = RedisOutbox(client, keys, consumer=consumer, claim_idle_s=claim_idle_s)
+    outbox = RedisOutbox(
+        client, keys, consumer=consumer, claim_idle_s=claim_idle_s, timeout_s=timeout_s
+    )
     try:
         await outbox.create_group()
     except BaseException:
@@ -61,10 +66,11 @@ async def redis_live_state(
             retention=retention,
             idle_ttl_s=idle_ttl_s,
             seed=seed,
-            pipe=RedisPipe(url) if pipe_supports(url) else None,
+            pipe=RedisPipe(url, limits.connect_timeout_s) if pipe_supports(url) else None,
+            timeout_s=timeout_s,
         ),
-        presence=RedisPresence(client, keys, ttl_s=presence_ttl_s),
+        presence=RedisPresence(client, keys, ttl_s=presence_ttl_s, timeout_s=timeout_s),
         outbox=outbox,
-        tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s),
-        limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s),
+        tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
+        limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
     )

@@ -11,15 +11,23 @@ import redis.asyncio as redis
 
 from server.live.keys import LiveKeys
 from server.live.ports import AskBucket, SessionTokens, TokenBudget, UserAsks
-from server.live.redis_client import load_script, unavailable
+from server.live.redis_client import COMMAND_TIMEOUT_S, load_script, unavailable
 
 # A day's budget is kept through the next day too, for processes whose clocks disagree.
 _DAY_BUDGET_TTL_S = 2 * 24 * 3600
 
 
 class RedisTutorLimits:
-    def __init__(self, client: redis.Redis, keys: LiveKeys, *, idle_ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: LiveKeys,
+        *,
+        idle_ttl_s: int,
+        timeout_s: float = COMMAND_TIMEOUT_S,
+    ) -> None:
         self._client = client
+        self._timeout_s = timeout_s
         self._keys = keys
         self._idle_ttl_s = idle_ttl_s
         self._take = load_script(client, "limits_take.lua")
@@ -38,19 +46,19 @@ class RedisTutorLimits:
             if isinstance(bucket, UserAsks)
             else self._keys.session_asks(bucket.session_id)
         )
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             taken = await self._take(keys=[key], args=[repr(now), repr(rate_per_s), burst, cost])
         return bool(taken)
 
     async def spent(self, budget: TokenBudget) -> int:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             value = await self._client.get(self._budget_key(budget))
         return 0 if value is None else int(value)
 
     async def charge(self, budget: TokenBudget, tokens: int) -> int:
         key = self._budget_key(budget)
         ttl = self._idle_ttl_s if isinstance(budget, SessionTokens) else _DAY_BUDGET_TTL_S
-        async with unavailable(), self._client.pipeline(transaction=True) as pipe:
+        async with unavailable(self._timeout_s), self._client.pipeline(transaction=True) as pipe:
             pipe.incrby(key, tokens)
             pipe.expire(key, ttl)
             total, _ = await pipe.execute()

@@ -22,6 +22,7 @@ from server.live.ports import (
     Subscription,
 )
 from server.live.redis_client import (
+    COMMAND_TIMEOUT_S,
     entry_seq,
     load_pipe_script,
     load_script,
@@ -53,8 +54,10 @@ class RedisRoomLog:
         idle_ttl_s: int,
         seed: SeedSource,
         pipe: RedisPipe | None = None,
+        timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         self._client = client
+        self._timeout_s = timeout_s
         self._pipe = pipe
         self._keys = keys
         self._retention = retention
@@ -92,7 +95,7 @@ class RedisRoomLog:
             int(queue_turn),
         ]
         for _ in range(_CREATE_ATTEMPTS):
-            async with unavailable():
+            async with unavailable(self._timeout_s):
                 reply = await self._append(keys=keys, args=args)
             if reply:
                 seq, frame = reply
@@ -102,7 +105,7 @@ class RedisRoomLog:
 
     async def signal(self, session_id: str, frame: str) -> None:
         channel, message = self._keys.channel(session_id), SIGNAL_MARK + frame
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             if self._pipe is None:
                 await self._client.publish(channel, message)
             else:
@@ -111,7 +114,7 @@ class RedisRoomLog:
     async def window(self, session_id: str) -> LogWindow:
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
         for _ in range(_CREATE_ATTEMPTS):
-            async with unavailable():
+            async with unavailable(self._timeout_s):
                 reply = await self._window(keys=keys)
             if reply:
                 epoch, head, first_id = reply
@@ -139,7 +142,7 @@ class RedisRoomLog:
     async def _create_log(self, session_id: str) -> None:
         head = await self._seed(session_id)
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             await self._create(keys=keys, args=[secrets.token_hex(8), head, self._idle_ttl_s])
 
     async def read(
@@ -148,7 +151,7 @@ class RedisRoomLog:
         if limit is not None and limit <= 0:
             return []
         start = f"{max(after_seq + 1, 0)}-0"
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             reply = await self._client.xrange(self._keys.log(session_id), start, "+", limit)
         return [
             LoggedEvent(entry_seq(entry_id), fields["d"])
@@ -166,7 +169,7 @@ class RedisRoomLog:
         return await self._fanout.add(session_id, self._keys.channel(session_id), listener)
 
     async def ping(self) -> None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             await self._client.ping()
 
     async def close(self) -> None:

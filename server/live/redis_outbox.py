@@ -12,7 +12,13 @@ from redis.exceptions import ResponseError
 
 from server.live.keys import LiveKeys
 from server.live.ports import OutboxItem
-from server.live.redis_client import Entries, load_script, stream_entries, unavailable
+from server.live.redis_client import (
+    COMMAND_TIMEOUT_S,
+    Entries,
+    load_script,
+    stream_entries,
+    unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +57,10 @@ class RedisOutbox:
         claim_idle_s: float,
         prune_idle_s: float | None = None,
         prune_every_s: float = _PRUNE_EVERY_S,
+        timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         self._client = client
+        self._timeout_s = timeout_s
         self._stream = keys.outbox
         self._group = keys.outbox_group
         self._consumer = consumer
@@ -73,7 +81,7 @@ class RedisOutbox:
         self._released = asyncio.Event()
 
     async def create_group(self) -> None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             try:
                 await self._client.xgroup_create(self._stream, self._group, id="0", mkstream=True)
             except ResponseError as exc:
@@ -88,7 +96,7 @@ class RedisOutbox:
         if max_items <= 0:
             return []
         try:
-            async with unavailable(waits_s=wait_s):
+            async with unavailable(self._timeout_s, waits_s=wait_s):
                 await self._prune_idle_consumers()
                 try:
                     items = await self._take(max_items, wait_s)
@@ -243,7 +251,10 @@ class RedisOutbox:
         if not receipts:
             return
         try:
-            async with unavailable(), self._client.pipeline(transaction=False) as pipe:
+            async with (
+                unavailable(self._timeout_s),
+                self._client.pipeline(transaction=False) as pipe,
+            ):
                 pipe.xack(self._stream, self._group, *receipts)
                 pipe.xdel(self._stream, *receipts)
                 await pipe.execute()

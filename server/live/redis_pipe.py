@@ -93,8 +93,9 @@ class RedisPipe:
     so callers map failures exactly as they do redis-py's.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, connect_timeout_s: float = _CONNECT_TIMEOUT_S) -> None:
         self._options = parse_url(url)
+        self._connect_timeout_s = connect_timeout_s
         self._replies: _Replies | None = None
         self._connecting = asyncio.Lock()
 
@@ -127,7 +128,7 @@ class RedisPipe:
         options = self._options
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+            async with asyncio.timeout(self._connect_timeout_s):
                 if "path" in options:
                     transport, replies = await loop.create_unix_connection(
                         _Replies, options["path"]

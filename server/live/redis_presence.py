@@ -11,7 +11,7 @@ import redis.asyncio as redis
 
 from protocol.events import UserRef
 from server.live.keys import LiveKeys
-from server.live.redis_client import load_script, unavailable
+from server.live.redis_client import COMMAND_TIMEOUT_S, load_script, unavailable
 
 # Presence keys outlive the last heartbeat long enough for another process to reap (and
 # announce) a dead process's connections; an abandoned room then vanishes.
@@ -20,8 +20,16 @@ _PRESENCE_KEY_TTL_FACTOR = 20
 
 
 class RedisPresence:
-    def __init__(self, client: redis.Redis, keys: LiveKeys, *, ttl_s: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: LiveKeys,
+        *,
+        ttl_s: float,
+        timeout_s: float = COMMAND_TIMEOUT_S,
+    ) -> None:
         self._client = client
+        self._timeout_s = timeout_s
         self._keys = keys
         self._ttl_ms = max(1, round(ttl_s * 1000))
         self._key_ttl_s = max(_PRESENCE_KEY_TTL_MIN_S, math.ceil(ttl_s * _PRESENCE_KEY_TTL_FACTOR))
@@ -38,12 +46,12 @@ class RedisPresence:
             self._ttl_ms,
             self._key_ttl_s,
         ]
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             first = await self._join(keys=self._keys.presence(session_id), args=args)
         return bool(first)
 
     async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             user = await self._leave(keys=self._keys.presence(session_id), args=[conn_id])
         return UserRef.model_validate_json(user) if user else None
 
@@ -51,17 +59,17 @@ class RedisPresence:
         if not conn_ids:
             return
         args: list[str | int] = [self._ttl_ms, self._key_ttl_s, *conn_ids]
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             await self._heartbeat(keys=self._keys.presence(session_id), args=args)
 
     async def reap(self, session_id: str) -> list[UserRef]:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             users = await self._reap(keys=self._keys.presence(session_id))
         return [UserRef.model_validate_json(user) for user in users]
 
     async def members(self, session_id: str) -> list[UserRef]:
         # Expired connections still count: only ``reap`` may drop them, as its caller
         # announces who left.
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             users = await self._client.hvals(self._keys.presence_users(session_id))
         return sorted((UserRef.model_validate_json(user) for user in users), key=lambda u: u.id)

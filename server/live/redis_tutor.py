@@ -6,7 +6,7 @@ import redis.asyncio as redis
 
 from server.live.keys import LiveKeys
 from server.live.ports import LoggedEvent
-from server.live.redis_client import unavailable
+from server.live.redis_client import COMMAND_TIMEOUT_S, unavailable
 
 # Compare-and-act on the lease: only its holder may extend or drop it.
 _RENEW = """
@@ -33,8 +33,16 @@ return 1
 
 
 class RedisTutorState:
-    def __init__(self, client: redis.Redis, keys: LiveKeys, *, idle_ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: LiveKeys,
+        *,
+        idle_ttl_s: int,
+        timeout_s: float = COMMAND_TIMEOUT_S,
+    ) -> None:
         self._client = client
+        self._timeout_s = timeout_s
         self._keys = keys
         self._idle_ttl_s = idle_ttl_s
         self._renew = client.register_script(_RENEW)
@@ -42,7 +50,7 @@ class RedisTutorState:
         self._remove = client.register_script(_REMOVE)
 
     async def head(self, session_id: str) -> LoggedEvent | None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             reply = await self._client.zrange(self._keys.turns(session_id), 0, 0, withscores=True)
         if not reply:
             return None
@@ -52,51 +60,51 @@ class RedisTutorState:
 
     async def remove(self, session_id: str, seq: int) -> None:
         keys = [self._keys.turns(session_id), self._keys.turn_started(session_id)]
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             await self._remove(keys=keys, args=[seq])
 
     async def acquire(self, session_id: str, owner: str, ttl_s: float) -> bool:
         key = self._keys.tutor_lease(session_id)
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             if await self._client.set(key, owner, nx=True, px=_ms(ttl_s)):
                 return True
             return await self.renew(session_id, owner, ttl_s)
 
     async def renew(self, session_id: str, owner: str, ttl_s: float) -> bool:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             done = await self._renew(
                 keys=[self._keys.tutor_lease(session_id)], args=[owner, _ms(ttl_s)]
             )
         return bool(done)
 
     async def release(self, session_id: str, owner: str) -> None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             await self._release(keys=[self._keys.tutor_lease(session_id)], args=[owner])
 
     async def mark_started(self, session_id: str, seq: int) -> None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             await self._client.set(self._keys.turn_started(session_id), seq, ex=self._idle_ttl_s)
 
     async def started(self, session_id: str) -> int | None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             value = await self._client.get(self._keys.turn_started(session_id))
         return None if value is None else int(value)
 
     async def request_cancel(self, session_id: str, turn_id: str) -> None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             await self._client.set(self._keys.turn_cancel(session_id, turn_id), 1, ex=3600)
 
     async def cancel_requested(self, session_id: str, turn_id: str) -> bool:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             return bool(await self._client.exists(self._keys.turn_cancel(session_id, turn_id)))
 
     async def put_quiz(self, session_id: str, quiz_id: str, key: str) -> None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             await self._client.hset(self._keys.quizzes(session_id), quiz_id, key)
             await self._client.expire(self._keys.quizzes(session_id), self._idle_ttl_s)
 
     async def get_quiz(self, session_id: str, quiz_id: str) -> str | None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             value = await self._client.hget(self._keys.quizzes(session_id), quiz_id)
         if value is None:
             return None
@@ -106,7 +114,7 @@ class RedisTutorState:
         key = self._keys.quiz_answers(session_id)
         # HSETNX is the atomic first-writer-wins; one transaction with the expiry, so no claim
         # outlives the session's quizzes.
-        async with unavailable(), self._client.pipeline(transaction=True) as pipe:
+        async with unavailable(self._timeout_s), self._client.pipeline(transaction=True) as pipe:
             pipe.hsetnx(key, f"{quiz_id}:{user_id}", choice)
             pipe.expire(key, self._idle_ttl_s)
             first, _ = await pipe.execute()
@@ -114,13 +122,13 @@ class RedisTutorState:
 
     async def put_card(self, session_id: str, card_id: str, card: str) -> None:
         key = self._keys.cards(session_id)
-        async with unavailable(), self._client.pipeline(transaction=True) as pipe:
+        async with unavailable(self._timeout_s), self._client.pipeline(transaction=True) as pipe:
             pipe.hset(key, card_id, card)
             pipe.expire(key, self._idle_ttl_s)
             await pipe.execute()
 
     async def get_card(self, session_id: str, card_id: str) -> str | None:
-        async with unavailable():
+        async with unavailable(self._timeout_s):
             value = await self._client.hget(self._keys.cards(session_id), card_id)
         if value is None:
             return None
