@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from protocol.sessions import SessionStatus
+
 # SQLite has no 64-bit autoincrement type of its own; INTEGER PRIMARY KEY is already 64-bit.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -81,7 +83,7 @@ class StudySession(Base):
         ForeignKey("topics.id", ondelete="SET NULL"), nullable=True
     )
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.ACTIVE.value)
     join_code: Mapped[str] = mapped_column(String(16), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
