@@ -158,7 +158,7 @@ export class RoomConnection {
       clearInterval(this.pinger);
       if (this.stopped) return;
       // Any other code reconnects after a back-off; every connection fetches new details, so
-      // a 4401 (the token expired) is followed by a fresh token.
+      // an expired or refused token is followed by a fresh one.
       if (FINAL_CLOSE_CODES.has(event.code)) this.finish(event.code, event.reason);
       else this.retryLater();
     });
