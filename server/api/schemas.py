@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from protocol.errors import ErrorCode
 from protocol.sessions import SessionStatus
 from server.api.errors import rest_code_schema
 
@@ -177,6 +178,7 @@ class ReadyStatus(BaseModel):
 
 class NotReady(BaseModel):
     detail: dict[str, str] = Field(description="Each dependency: 'ok' or why it failed.")
+    code: Literal[ErrorCode.UNAVAILABLE] = ErrorCode.UNAVAILABLE
 
 
 _ERROR_DESCRIPTIONS = {

@@ -128,3 +128,14 @@ async def test_the_openapi_document_lists_the_codes(api: Api) -> None:
     validation = schemas["HTTPValidationError"]
     assert validation["properties"]["code"]["const"] == ErrorCode.VALIDATION_FAILED.value
     assert set(validation["required"]) == {"detail", "code"}
+
+
+async def test_400_malformed_request(api: Api) -> None:
+    who = await api.signup()
+    topic = await api.topic(who)
+    answer = await api.client.post(
+        f"/api/topics/{topic['id']}/materials",
+        content=b"--x\r\n",
+        headers={**who.headers, "content-type": "multipart/form-data"},
+    )
+    assert refused(answer, 400, ErrorCode.MALFORMED_REQUEST) == "multipart body without a boundary"

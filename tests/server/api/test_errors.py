@@ -83,7 +83,7 @@ async def test_database_down_is_503(make_server: Any, backend: Any, tmp_path: Pa
         )
         assert r.status_code == 503
         r = await client.get("/readyz")
-        assert r.status_code == 503
+        assert r.status_code == 503 and r.json()["code"] == "unavailable"
         detail = r.json()["detail"]
         assert detail["database"] != "ok"
         assert detail["live_state"] == "ok"
