@@ -319,7 +319,13 @@ class CloseSpec:
 
 CLOSE_CODES: Mapping[CloseCode, CloseSpec] = MappingProxyType(
     {
-        CloseCode.NORMAL: CloseSpec(Reconnect.NEVER, "Closed on purpose.", "Nothing to do."),
+        # The server itself closes with 1000 only after the client has left, or when it failed
+        # to set the room up; a client that still wants the room just comes back.
+        CloseCode.NORMAL: CloseSpec(
+            Reconnect.WITH_BACKOFF,
+            "Closed normally.",
+            "Nothing to do if you closed it; otherwise reconnect with `last_seq`.",
+        ),
         CloseCode.GOING_AWAY: CloseSpec(
             Reconnect.WITH_BACKOFF, "The server is going away.", "Reconnect with `last_seq`."
         ),
