@@ -60,7 +60,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     """The body or uploaded file is of a type the server does not take, or is unreadable."""
     VALIDATION_FAILED = "validation_failed"
-    """A field is missing or invalid; ``detail`` is the list of problems."""
+    """A field is missing or invalid; ``detail`` is usually the list of problems."""
 
 
 class Surface(StrEnum):
@@ -182,8 +182,8 @@ ERROR_CODES: Mapping[ErrorCode, ErrorSpec] = MappingProxyType(
             415,
         ),
         ErrorCode.VALIDATION_FAILED: ErrorSpec(
-            "A field is missing or invalid; `detail` is a list of the problems, each with "
-            "`loc`, `msg` and `type`.",
+            "A field is missing or invalid; `detail` lists the problems, each with `loc`, "
+            "`msg` and `type` (an upload without its `file` part says so in a sentence).",
             "Fix the request.",
             _REST,
             422,
