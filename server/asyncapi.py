@@ -15,7 +15,14 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from protocol import PROTOCOL_VERSION, events, frames
-from protocol.errors import FINAL_CLOSE_CODES, CloseCode, ErrorCode
+from protocol.errors import (
+    AGENT_ERROR_CODES,
+    CLOSE_CODES,
+    ERROR_CODES,
+    FRAME_ERROR_CODES,
+    AgentErrorCode,
+    CloseCode,
+)
 
 JSON = dict[str, Any]
 
@@ -57,71 +64,6 @@ _CLIENT_ANSWERS = {
     "typing": "The other members get an ephemeral `typing` frame; nothing is logged.",
     "ping": "Answered by `pong` to the sender only.",
 }
-
-ERROR_CODE_HELP: dict[ErrorCode, str] = {
-    ErrorCode.INVALID_FRAME: "The frame is not a JSON object of a known shape. Fix the client.",
-    ErrorCode.UNKNOWN_TYPE: "The frame's `type` is unknown to this server. Fix the client.",
-    ErrorCode.RATE_LIMITED: "Too many frames or tutor requests; the frame was dropped. "
-    "Slow down and send it again later.",
-    ErrorCode.NOT_ALLOWED: "Well formed, but not allowed now (e.g. the session ended).",
-    ErrorCode.NOT_FOUND: "The frame refers to a turn or quiz that does not exist.",
-    ErrorCode.UNAVAILABLE: "A dependency is briefly unavailable; the frame was not applied. "
-    "Retry later.",
-    ErrorCode.INTERNAL: "A server fault; the connection stays usable.",
-}
-
-# What happened, what a client does, and whether it reconnects: "with_last_seq",
-# "after_new_connection_details" or "no".
-CLOSE_CODE_HELP: dict[CloseCode, tuple[str, str, str]] = {
-    CloseCode.NORMAL: ("Closed on purpose.", "Nothing to do.", "no"),
-    CloseCode.GOING_AWAY: (
-        "The server is going away.",
-        "Reconnect with `last_seq`.",
-        "with_last_seq",
-    ),
-    CloseCode.MESSAGE_TOO_BIG: (
-        "A frame exceeded `max_frame_bytes`.",
-        "Do not resend that frame; reconnect with `last_seq`.",
-        "with_last_seq",
-    ),
-    CloseCode.INTERNAL_ERROR: (
-        "A server fault.",
-        "Reconnect with `last_seq`, with back-off.",
-        "with_last_seq",
-    ),
-    CloseCode.POLICY_VIOLATION: (
-        "The connection request was malformed (e.g. `last_seq` is not an integer).",
-        "Fix the URL; reconnecting with the same one fails again.",
-        "no",
-    ),
-    CloseCode.TRY_AGAIN_LATER: (
-        "Live state is briefly unavailable.",
-        "Reconnect with `last_seq` after a short delay.",
-        "with_last_seq",
-    ),
-    CloseCode.SERVICE_RESTART: (
-        "The process is shutting down.",
-        "Reconnect (to another process) with `last_seq`.",
-        "with_last_seq",
-    ),
-    CloseCode.SLOW_CONSUMER: (
-        "The client did not read its frames fast enough.",
-        "Reconnect with `last_seq`; read frames promptly.",
-        "with_last_seq",
-    ),
-    CloseCode.UNAUTHORIZED: (
-        "No token, or an invalid or expired one.",
-        "Fetch new connection details (`POST /api/connection-details`), then reconnect.",
-        "after_new_connection_details",
-    ),
-    CloseCode.FORBIDDEN: (
-        "The token is not for this session, or the user is no longer a member.",
-        "Stop; do not reconnect.",
-        "no",
-    ),
-    CloseCode.SESSION_ENDED: ("The session ended.", "Stop; do not reconnect.", "no"),
-}
-_UNKNOWN_CLOSE = ("", "", "no")
 
 
 def _ref(name: str) -> JSON:
@@ -179,7 +121,7 @@ _HAND_EPHEMERAL: dict[str, tuple[str, JSON]] = {
         _obj(
             ["type", "code", "message"],
             type=_const("error"),
-            code={"type": "string", "enum": [code.value for code in ErrorCode]},
+            code={"type": "string", "enum": [code.value for code in FRAME_ERROR_CODES]},
             message={"type": "string", "description": "For people; branch on `code`."},
         ),
     ),
@@ -360,25 +302,25 @@ def _query_schema() -> JSON:
 
 
 def _close_entry(code: CloseCode) -> JSON:
-    what, todo, reconnect = CLOSE_CODE_HELP.get(code, _UNKNOWN_CLOSE)
-    if code in FINAL_CLOSE_CODES and reconnect == "with_last_seq":
-        raise ValueError(f"close code {code.value} is final; a client must not just reconnect")
+    spec = CLOSE_CODES[code]
     return {
         "code": code.value,
         "name": code.name.lower(),
-        "description": what,
-        "client_action": todo,
-        "reconnect": reconnect,
+        "description": spec.meaning,
+        "client_action": spec.action,
+        "reconnect": spec.reconnect.value,
     }
 
 
 def _codes_markdown() -> str:
     lines = ["## Error codes (`error` frames; the socket stays open)", ""]
-    lines += [f"- `{code.value}`: {ERROR_CODE_HELP.get(code, '')}" for code in ErrorCode]
+    lines += [f"- `{code.value}`: {ERROR_CODES[code].meaning}" for code in FRAME_ERROR_CODES]
+    lines += ["", "## Agent error codes (`agent.error`)", ""]
+    lines += [f"- `{code.value}`: {AGENT_ERROR_CODES[code].meaning}" for code in AgentErrorCode]
     lines += ["", "## Close codes", ""]
     for code in CloseCode:
-        what, todo, _ = CLOSE_CODE_HELP.get(code, _UNKNOWN_CLOSE)
-        lines.append(f"- `{code.value}` {code.name.lower()}: {what} {todo}".rstrip())
+        spec = CLOSE_CODES[code]
+        lines.append(f"- `{code.value}` {code.name.lower()}: {spec.meaning} {spec.action}")
     return "\n".join(lines)
 
 
@@ -440,8 +382,20 @@ def build_asyncapi() -> dict[str, Any]:
             "version": str(PROTOCOL_VERSION),
             "description": _INTRO.format(version=PROTOCOL_VERSION) + _codes_markdown(),
             "x-error-codes": [
-                {"code": code.value, "description": ERROR_CODE_HELP.get(code, "")}
-                for code in ErrorCode
+                {
+                    "code": code.value,
+                    "description": ERROR_CODES[code].meaning,
+                    "client_action": ERROR_CODES[code].action,
+                }
+                for code in FRAME_ERROR_CODES
+            ],
+            "x-agent-error-codes": [
+                {
+                    "code": code.value,
+                    "description": AGENT_ERROR_CODES[code].meaning,
+                    "client_action": AGENT_ERROR_CODES[code].action,
+                }
+                for code in AgentErrorCode
             ],
             "x-close-codes": [_close_entry(code) for code in CloseCode],
         },

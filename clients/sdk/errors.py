@@ -6,12 +6,17 @@ from typing import Any
 
 
 class ApiError(Exception):
-    """A REST call answered with an error status; ``detail`` is the server's ``detail``."""
+    """A REST call answered with an error status; ``detail`` and ``code`` are the server's.
 
-    def __init__(self, status: int, detail: Any) -> None:
+    ``code`` is one of ``protocol.errors.ErrorCode``'s values (``None`` from a server or proxy
+    that sent none); branch on it rather than on ``detail``, which is for people.
+    """
+
+    def __init__(self, status: int, detail: Any, code: str | None = None) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+        self.code = code
 
 
 class RoomClosed(Exception):

@@ -57,11 +57,13 @@ class StudyroomClient:
             headers["Authorization"] = f"Bearer {self.token}"
         response = await self.http.request(method, path, headers=headers, **kwargs)
         if response.status_code >= 400:
+            code = None
             try:
-                detail = response.json().get("detail")
+                body = response.json()
+                detail, code = body.get("detail"), body.get("code")
             except ValueError:
                 detail = response.text
-            raise ApiError(response.status_code, detail)
+            raise ApiError(response.status_code, detail, code if isinstance(code, str) else None)
         return response.json() if response.content else None
 
     # accounts

@@ -23,7 +23,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from clients.sdk.errors import ApiError, RoomClosed
-from protocol.errors import FINAL_CLOSE_CODES, CloseCode
+from protocol.errors import FINAL_CLOSE_CODES, REFUSED_STATUS_CLOSE_CODES, CloseCode
 from protocol.events import AnyRoomEvent, parse_room_event
 
 if TYPE_CHECKING:
@@ -37,9 +37,6 @@ _CLOSED = RoomClosed(1000, "closed by the client")
 # After ``resumed: false``: how long to let the transcript catch up with the room.
 TRANSCRIPT_POLL_S = 0.25
 TRANSCRIPT_SETTLE_POLLS = 12
-
-# A refused request for connection details, as the close code a refused socket would carry.
-_REFUSED_CLOSE_CODES = {401: 4401, 403: 4403, 404: 4403, 409: 4410, 410: 4410}
 
 
 @dataclass(frozen=True)
@@ -192,7 +189,9 @@ class Room:
                     backoff = 0.2  # that connection worked: start over from a short wait
                 if self._closed:
                     return
-                if code in FINAL_CLOSE_CODES and code != CloseCode.UNAUTHORIZED:
+                # The catalogue's policy: stop after a final code; otherwise back off and
+                # reconnect, with new connection details (every session fetches them).
+                if code in FINAL_CLOSE_CODES:
                     await self._inbox.put(RoomClosed(code, reason))
                     return
                 self.reconnects += 1
@@ -214,7 +213,8 @@ class Room:
             if exc.status >= 500 or exc.status == 429:
                 return CloseCode.TRY_AGAIN_LATER, str(exc)
             # Not a member any more, the session ended or is gone: rejoining cannot help.
-            raise RoomClosed(_REFUSED_CLOSE_CODES.get(exc.status, 4403), str(exc)) from exc
+            code = REFUSED_STATUS_CLOSE_CODES.get(exc.status, CloseCode.FORBIDDEN)
+            raise RoomClosed(code, str(exc)) from exc
         params: dict[str, Any] = {"token": details.participant_token}
         if self.last_seq is not None:
             params["last_seq"] = self.last_seq

@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from protocol.errors import ErrorCode
+from protocol.sessions import SessionStatus
+from server.api.errors import ApiError
 from server.auth.tokens import InvalidToken, decode_access_token
 from server.config import Settings
 from server.db.models import Membership, StudySession, Topic, User, utcnow
+from server.membership import Verdict, check_membership
 from server.services import Services
 
 # auto_error=False: a missing token must get our 401 (with WWW-Authenticate), not a 403.
@@ -48,10 +52,11 @@ DbDep = Annotated[AsyncSession, Depends(get_db)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-def unauthorized(detail: str) -> HTTPException:
-    return HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail=detail,
+def unauthorized(detail: str) -> ApiError:
+    return ApiError(
+        status.HTTP_401_UNAUTHORIZED,
+        detail,
+        ErrorCode.UNAUTHENTICATED,
         headers={"WWW-Authenticate": "Bearer"},
     )
 
@@ -80,8 +85,18 @@ TOPIC_NOT_FOUND = "topic not found"
 SESSION_NOT_FOUND = "session not found"
 NOT_A_MEMBER = "not a member of this session"
 SESSION_ENDED = "session has ended"
-ACTIVE = "active"
-ENDED = "ended"
+
+
+def not_found(detail: str) -> ApiError:
+    return ApiError(status.HTTP_404_NOT_FOUND, detail, ErrorCode.NOT_FOUND)
+
+
+def forbidden(detail: str) -> ApiError:
+    return ApiError(status.HTTP_403_FORBIDDEN, detail, ErrorCode.FORBIDDEN)
+
+
+def session_ended() -> ApiError:
+    return ApiError(status.HTTP_409_CONFLICT, SESSION_ENDED, ErrorCode.SESSION_ENDED)
 
 
 async def get_visible_topic(db: AsyncSession, user: User, topic_id: int) -> Topic:
@@ -97,18 +112,19 @@ async def get_visible_topic(db: AsyncSession, user: User, topic_id: int) -> Topi
     visible = (Topic.owner_id == user.id) | member_of_session_on_it
     topic = await db.scalar(select(Topic).where(Topic.id == topic_id, visible))
     if topic is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, TOPIC_NOT_FOUND)
+        raise not_found(TOPIC_NOT_FOUND)
     return topic
 
 
 async def get_member_session(db: AsyncSession, user: User, session_id: int) -> StudySession:
-    """The session if ``user`` is a member: 404 if there is none, 403 if not a member."""
-    session = await db.get(StudySession, session_id)
-    if session is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, SESSION_NOT_FOUND)
-    if await db.get(Membership, (session_id, user.id)) is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_A_MEMBER)
-    return session
+    """The session if ``user`` is a member, ended or not: 404 if there is none, 403 if not a
+    member."""
+    check = await check_membership(db, session_id, user.id)
+    if check.verdict is Verdict.NO_SUCH_SESSION or check.session is None:
+        raise not_found(SESSION_NOT_FOUND)
+    if check.verdict is Verdict.NOT_A_MEMBER:
+        raise forbidden(NOT_A_MEMBER)
+    return check.session
 
 
 async def find_current_session(db: AsyncSession, user: User) -> StudySession | None:
@@ -116,7 +132,7 @@ async def find_current_session(db: AsyncSession, user: User) -> StudySession | N
     result = await db.scalar(
         select(StudySession)
         .join(Membership, Membership.session_id == StudySession.id)
-        .where(Membership.user_id == user.id, StudySession.status == ACTIVE)
+        .where(Membership.user_id == user.id, StudySession.status == SessionStatus.ACTIVE)
         .order_by(Membership.last_active_at.desc(), StudySession.id.desc())
         .limit(1)
     )

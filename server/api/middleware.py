@@ -15,6 +15,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from protocol.errors import ErrorCode
 from server.metrics import Metrics
 
 UNMATCHED = "unmatched"
@@ -128,7 +129,8 @@ class _BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    """Answers 413 (``{"detail": …}``, connection closed) to a request body over ``max_bytes``.
+    """Answers 413 (``{"detail": …, "code": "too_large"}``, connection closed) to a request body
+    over ``max_bytes``.
 
     A declared ``Content-Length`` over the limit is refused before anything is read; a body
     without one is counted as it arrives, and the route reading it gets a 413 HTTPException
@@ -168,9 +170,8 @@ class BodyLimit:
         await self.app(scope, counted_receive, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"the request body is larger than {self.max_bytes} bytes"}
-        ).encode()
+        detail = f"the request body is larger than {self.max_bytes} bytes"
+        body = json.dumps({"detail": detail, "code": ErrorCode.TOO_LARGE.value}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -12,6 +12,10 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from protocol.errors import ErrorCode
+from protocol.sessions import SessionStatus
+from server.api.errors import rest_code_schema
+
 # Ids are 64-bit in the database; a larger number cannot name anything and must not reach the
 # driver (which would fail with an error instead of "not found").
 MAX_ID = 2**63 - 1
@@ -40,13 +44,14 @@ Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
 ]
 Description = Annotated[str, StringConstraints(max_length=5000), NoNul]
-SessionStatus = Literal["active", "ended"]
 
 
 class ErrorDetail(BaseModel):
-    """Every 4xx answer: what went wrong, for people (a list of problems for invalid input)."""
+    """Every 4xx (and 503) answer: what went wrong, for people (a list of problems for invalid
+    input) in ``detail``, and for programs in ``code``."""
 
     detail: str | list[dict[str, Any]] | dict[str, Any]
+    code: str = Field(json_schema_extra=rest_code_schema())
 
 
 class _Row(BaseModel):
@@ -173,6 +178,7 @@ class ReadyStatus(BaseModel):
 
 class NotReady(BaseModel):
     detail: dict[str, str] = Field(description="Each dependency: 'ok' or why it failed.")
+    code: Literal[ErrorCode.UNAVAILABLE] = ErrorCode.UNAVAILABLE
 
 
 _ERROR_DESCRIPTIONS = {
@@ -180,6 +186,8 @@ _ERROR_DESCRIPTIONS = {
     403: "The caller may not do this.",
     404: "Not found, or not visible to the caller.",
     409: "Conflicts with the current state.",
+    413: "The request body is too large.",
+    415: "The body is of a type this path does not take.",
     422: "Invalid request.",
     503: "A dependency (database or live state) is unavailable; retry later.",
 }

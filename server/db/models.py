@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from protocol.sessions import SessionStatus
 from server.db.base import Base, BigId, UtcDateTime, utcnow
 
 __all__ = [
@@ -62,7 +63,7 @@ class StudySession(Base):
         ForeignKey("topics.id", ondelete="SET NULL"), nullable=True
     )
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.ACTIVE.value)
     join_code: Mapped[str] = mapped_column(String(16), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -22,6 +22,8 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from protocol.errors import ErrorCode, error_code_for_status
+
 FIELD = "file"
 # Everything in the body that is not the file's bytes: boundaries, part headers, other fields,
 # a preamble or an epilogue. A browser's form needs a few hundred bytes of it.
@@ -36,16 +38,20 @@ MAX_BOUNDARY_CHARS = 70
 
 
 class UploadRejected(Exception):
-    """The request cannot become a material; ``status`` and ``detail`` are the answer.
+    """The request cannot become a material; ``status``, ``detail`` and ``code`` are the answer
+    (``code`` is the status's own unless given).
 
     Unless ``body_ended``, the body may not have been read to its end: whoever answers should
     close the connection rather than read all the rest of it.
     """
 
-    def __init__(self, status: int, detail: str, *, body_ended: bool = False) -> None:
+    def __init__(
+        self, status: int, detail: str, *, body_ended: bool = False, code: ErrorCode | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.code = code or error_code_for_status(status)
         self.body_ended = body_ended
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from starlette.websockets import WebSocket
 
 from protocol.errors import CloseCode
@@ -16,7 +16,8 @@ from protocol.events import UserRef
 from server.auth.tokens import InvalidToken, decode_participant_token
 from server.config import Settings
 from server.db.errors import is_database_unavailable
-from server.db.models import Membership, StudySession, Topic
+from server.db.models import Membership, Topic
+from server.membership import Verdict, check_membership
 from server.services import Services
 from server.topics import topic_payload
 
@@ -75,20 +76,22 @@ async def admit(services: Services, session_id: int, token: str | None) -> Admis
         return Admission(user, None)
 
 
+# What a socket whose user fails the membership rule is closed with, and why.
+_REFUSALS: dict[Verdict, tuple[CloseCode, str]] = {
+    Verdict.NO_SUCH_SESSION: (CloseCode.FORBIDDEN, "no such session"),
+    Verdict.NOT_A_MEMBER: (CloseCode.FORBIDDEN, "not a member of this session"),
+    Verdict.ENDED: (CloseCode.SESSION_ENDED, "the session has ended"),
+}
+
+
 async def _check_membership(services: Services, session_id: int, user: UserRef) -> Admission:
     async with services.db() as db:
-        session = await db.get(StudySession, session_id)
-        if session is None:
-            raise Refused(CloseCode.FORBIDDEN, "no such session")
-        if session.status != "active":
-            raise Refused(CloseCode.SESSION_ENDED, "the session has ended")
-        member = await db.scalar(
-            select(Membership.user_id).where(
-                Membership.session_id == session_id, Membership.user_id == user.id
-            )
-        )
-        if member is None:
-            raise Refused(CloseCode.FORBIDDEN, "not a member of this session")
+        check = await check_membership(db, session_id, user.id)
+        refusal = _REFUSALS.get(check.verdict)
+        if refusal is not None or check.session is None:
+            code, reason = refusal or _REFUSALS[Verdict.NO_SUCH_SESSION]
+            raise Refused(code, reason)
+        session = check.session
         await db.execute(
             update(Membership)
             .where(Membership.session_id == session_id, Membership.user_id == user.id)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from server.config import Settings
+from server.web import catalogue
 
 STATIC_DIR = Path(__file__).parent / "static"
 INDEX = "index.html"
@@ -44,18 +45,22 @@ class Asset:
     etag: str
 
 
+def _asset(body: bytes, content_type: str) -> Asset:
+    return Asset(body, content_type, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
 def load_assets(directory: Path) -> dict[str, Asset]:
-    """Every servable file of ``directory`` (not its subdirectories), by file name."""
+    """Every servable file of ``directory`` (not its subdirectories), by file name, and the
+    generated ``catalogue.js``."""
     assets: dict[str, Asset] = {}
     for path in sorted(directory.iterdir()):
         content_type = CONTENT_TYPES.get(path.suffix)
         if content_type is None or not path.is_file():
             continue
-        body = path.read_bytes()
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        assets[path.name] = Asset(body, content_type, etag)
+        assets[path.name] = _asset(path.read_bytes(), content_type)
     if INDEX not in assets:
         raise RuntimeError(f"the web page is missing: {directory / INDEX}")
+    assets[catalogue.NAME] = _asset(catalogue.catalogue_js(), CONTENT_TYPES[".js"])
     return assets
 
 

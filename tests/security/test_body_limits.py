@@ -17,7 +17,7 @@ async def test_an_oversized_json_body_is_refused_with_413(make_server: Any) -> N
             "/api/users", content=body, headers={"content-type": "application/json"}
         )
         assert answer.status_code == 413
-        assert "detail" in answer.json()
+        assert "detail" in answer.json() and answer.json()["code"] == "too_large"
         # Without a declared length the body is counted as it arrives.
 
         async def chunks() -> Any:
@@ -29,6 +29,7 @@ async def test_an_oversized_json_body_is_refused_with_413(make_server: Any) -> N
         )
         assert streamed.status_code == 413
         assert "larger than" in streamed.json()["detail"]
+        assert streamed.json()["code"] == "too_large"
         # Under the limit a body is read and judged on its content.
         small = await http.post("/api/users", json={"username": "ada", "password": "p" * 1000})
         assert small.status_code in (201, 422)

@@ -11,6 +11,7 @@ the attack's length.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -172,6 +173,10 @@ async def post_raw(
     return Answer(status, text, sent, closed)
 
 
+# The catalogue code of each refusal status an upload can get.
+REFUSAL_CODES = {400: "malformed_request", 413: "too_large", 415: "unsupported_media_type"}
+
+
 def streaming_attacks() -> dict[str, tuple[Callable[[], Iterable[bytes]], int, str]]:
     """Name → (body, expected status, a word of the refusal)."""
     file_head = part_head("file", filename="notes.txt")
@@ -221,6 +226,7 @@ async def test_streaming_attack_is_refused_early(target: Target, name: str) -> N
     answer = await post_raw(target, body(), content_length=str(ATTACK_BYTES + 4096))
     assert answer.status == status, answer.body
     assert word in answer.body.decode()
+    assert json.loads(answer.body)["code"] == REFUSAL_CODES[status]
     # Refused while the client was still sending, and the rest was not read.
     assert answer.sent < ATTACK_BYTES
     assert answer.closed
@@ -239,6 +245,7 @@ async def test_overlong_boundary_is_refused_before_the_body(target: Target) -> N
     )
     assert answer.status == 400, answer.body
     assert f"{MAX_BOUNDARY_CHARS} characters" in answer.body.decode()
+    assert json.loads(answer.body)["code"] == "malformed_request"
     assert answer.sent < ATTACK_BYTES and answer.closed
     assert target.files() == before
 

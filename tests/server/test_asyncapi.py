@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from protocol import PROTOCOL_VERSION
-from protocol.errors import FINAL_CLOSE_CODES, CloseCode, ErrorCode
+from protocol.errors import (
+    CLOSE_CODES,
+    FINAL_CLOSE_CODES,
+    FRAME_ERROR_CODES,
+    AgentErrorCode,
+    CloseCode,
+    ErrorCode,
+)
 from protocol.events import (
     PONG_FRAME,
     ChatEvent,
@@ -253,8 +260,10 @@ def test_every_contract_frame_is_a_message() -> None:
 
 def test_error_and_close_codes_are_documented() -> None:
     info = DOC["info"]
-    assert {e["code"] for e in info["x-error-codes"]} == {c.value for c in ErrorCode}
-    assert all(e["description"] for e in info["x-error-codes"])
+    assert [e["code"] for e in info["x-error-codes"]] == [c.value for c in FRAME_ERROR_CODES]
+    assert all(e["description"] and e["client_action"] for e in info["x-error-codes"])
+    agents = [e["code"] for e in info["x-agent-error-codes"]]
+    assert agents == [c.value for c in AgentErrorCode]
     closes = {c["code"]: c for c in info["x-close-codes"]}
     assert set(closes) == {c.value for c in CloseCode}
     assert all(c["description"] and c["client_action"] for c in closes.values())
@@ -263,9 +272,16 @@ def test_error_and_close_codes_are_documented() -> None:
     assert closes[CloseCode.UNAUTHORIZED]["reconnect"] == "after_new_connection_details"
     for code in (CloseCode.FORBIDDEN, CloseCode.SESSION_ENDED):
         assert closes[code]["reconnect"] == "no"
-    assert all(closes[code]["reconnect"] != "with_last_seq" for code in FINAL_CLOSE_CODES)
-    for code in (*ErrorCode, *CloseCode):
+    # The document's policies are the catalogue's, and the final codes are exactly the "no"s.
+    assert all(closes[c]["reconnect"] == CLOSE_CODES[c].reconnect.value for c in CloseCode)
+    assert {c for c in CloseCode if closes[c]["reconnect"] == "no"} == FINAL_CLOSE_CODES
+    for code in (*FRAME_ERROR_CODES, *AgentErrorCode, *CloseCode):
         assert f"`{code.value}`" in info["description"]
+
+
+def test_error_frames_list_the_frame_codes() -> None:
+    frame_codes = receive_schema("error", room_event=False)["properties"]["code"]
+    assert frame_codes["enum"] == [c.value for c in FRAME_ERROR_CODES]
 
 
 # -- schemas against real frames ------------------------------------------------------------

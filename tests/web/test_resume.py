@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, WebSocket, expect
+from playwright.async_api import Page, Route, WebSocket, expect
 
+from protocol.errors import FINAL_CLOSE_CODES, CloseCode
 from tests.fakes.scripted_openai import Script, ScriptedOpenAI
 from tests.fakes.tcp_relay import Relay
 from tests.web.helpers import PageOpener, chat_texts, rendered, room_path, study_room, wait_live
@@ -134,3 +135,33 @@ async def test_past_the_retained_log_the_page_reloads_the_gap_from_the_transcrip
     assert await page.inner_html(".msg.answer .answer-body") == await rendered(page, ANSWER)
     await expect(page.locator(".msg.answer")).to_have_count(1)
     await expect(page.locator(".msg.ask")).to_have_count(1)
+
+
+async def test_a_refused_token_is_followed_by_new_connection_details(
+    make_server: Any, make_learner: Any, open_page: PageOpener
+) -> None:
+    server = await make_server()
+    ada = await make_learner(server.base_url, "Ada")
+    ben = await make_learner(server.base_url, "Ben")
+    room = await study_room(ada, ben)
+    page = await open_page(server.base_url, ada)
+    issued: list[str] = []
+
+    async def spoil_the_first_token(route: Route) -> None:
+        answer = await route.fetch()
+        details = await answer.json()
+        issued.append(details["participant_token"])
+        if len(issued) == 1:
+            details["participant_token"] = "not-a-token"
+        await route.fulfill(response=answer, json=details)
+
+    await page.route("**/api/connection-details", spoil_the_first_token)
+    await page.goto(server.base_url + room_path(room))
+    # The server closes the first socket with 4401; its policy is to fetch new details.
+    await wait_live(page)
+    assert len(issued) == 2
+    final = await page.evaluate(
+        "import('/static/catalogue.js').then((m) => [...m.FINAL_CLOSE_CODES].sort())"
+    )
+    assert final == sorted(code.value for code in FINAL_CLOSE_CODES)
+    assert CloseCode.UNAUTHORIZED.value not in final

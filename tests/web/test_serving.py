@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import httpx
 import pytest
 
+from protocol.errors import CLOSE_CODES, FINAL_CLOSE_CODES
 from server.config import Settings
 from server.web.routes import content_security_policy
 from tests.fakes.tcp_relay import Relay
@@ -97,3 +99,27 @@ def test_the_policy_allows_the_public_room_address_when_one_is_configured() -> N
         "ws://study.example",
         "wss://study.example",
     ]
+
+
+@EMBEDDED_ONLY
+async def test_the_catalogue_module_is_served_from_the_protocol(server: Any) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        answer = await http.get("/static/catalogue.js")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert answer.headers["cache-control"] == "no-cache" and answer.headers["etag"]
+        cached = await http.get(
+            "/static/catalogue.js", headers={"If-None-Match": answer.headers["etag"]}
+        )
+        assert cached.status_code == 304
+        connection = (await http.get("/static/connection.js")).text
+    source = answer.text
+    final = json.dumps(sorted(code.value for code in FINAL_CLOSE_CODES), indent=2)
+    assert f"export const FINAL_CLOSE_CODES = new Set({final});" in source
+    for code, spec in CLOSE_CODES.items():
+        assert (
+            f'"{code.value}": {{' in source and f'"reconnect": "{spec.reconnect.value}"' in source
+        )
+    # The page has no copy of its own.
+    assert 'from "./catalogue.js"' in connection
+    assert "4401" not in connection and "4403" not in connection

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 
+from protocol.sessions import SessionStatus
 from server.api.deps import (
-    ENDED,
     SESSION_ENDED,
     CurrentUser,
     DbDep,
     SettingsDep,
     get_member_session,
+    session_ended,
     touch_membership,
 )
 from server.api.schemas import ConnectionDetails, ConnectionDetailsRequest, error_responses
@@ -46,8 +47,8 @@ async def connection_details(
 ) -> ConnectionDetails:
     """A short-lived participant token for one session's room, and the socket's address."""
     session = await get_member_session(db, user, body.session_id)
-    if session.status == ENDED:
-        raise HTTPException(status.HTTP_409_CONFLICT, SESSION_ENDED)
+    if session.status == SessionStatus.ENDED:
+        raise session_ended()
     # Read before the commit below, which would otherwise leave them to be reloaded.
     session_id, user_id, name = session.id, user.id, user.display_name
     await touch_membership(db, session_id, user_id)

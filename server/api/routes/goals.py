@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.api.deps import CurrentUser, DbDep, get_visible_topic
+from server.api.deps import CurrentUser, DbDep, get_visible_topic, not_found
 from server.api.progress_schemas import (
     ACCURACY_METRIC,
     ACCURACY_TARGET_ERROR,
@@ -49,7 +49,7 @@ async def _public(db: AsyncSession, goal: Goal) -> GoalPublic:
 async def _own_goal(db: AsyncSession, user: User, goal_id: int) -> Goal:
     goal = await db.scalar(select(Goal).where(Goal.id == goal_id, Goal.user_id == user.id))
     if goal is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, GOAL_NOT_FOUND)
+        raise not_found(GOAL_NOT_FOUND)
     return goal
 
 

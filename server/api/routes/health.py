@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
+from protocol.errors import ErrorCode
 from server.api.deps import ServicesDep
+from server.api.errors import error_body
 from server.api.schemas import HealthStatus, NotReady, ReadyStatus
 from server.services import Services
 
@@ -61,7 +63,8 @@ async def readyz(services: ServicesDep) -> ReadyStatus | JSONResponse:
     if database == live_state == "ok":
         return ReadyStatus()
     detail = {"database": database, "live_state": live_state}
-    return JSONResponse({"detail": detail}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    body = error_body(detail, ErrorCode.UNAVAILABLE)
+    return JSONResponse(body, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 @router.get(

@@ -13,12 +13,21 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
-from server.api.deps import CurrentUser, DbDep, SettingsDep, get_visible_topic
+from protocol.errors import ErrorCode
+from server.api.deps import (
+    CurrentUser,
+    DbDep,
+    SettingsDep,
+    forbidden,
+    get_visible_topic,
+    not_found,
+)
+from server.api.errors import RETRY_AFTER, ApiError
 from server.api.material_schemas import MaterialPublic, SearchHit
 from server.api.schemas import PathId, error_responses
 from server.db.material_models import Material
@@ -64,7 +73,7 @@ async def get_owned_topic(db: AsyncSession, user: User, topic_id: int) -> Topic:
     """The topic if ``user`` owns it; 403 if they only study it, 404 if they cannot see it."""
     topic = await get_visible_topic(db, user, topic_id)
     if topic.owner_id != user.id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, OWNER_ONLY)
+        raise forbidden(OWNER_ONLY)
     return topic
 
 
@@ -72,11 +81,11 @@ async def get_visible_material(db: AsyncSession, user: User, material_id: int) -
     """The material if ``user`` can see its topic; else 404."""
     material = await db.get(Material, material_id)
     if material is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, MATERIAL_NOT_FOUND)
+        raise not_found(MATERIAL_NOT_FOUND)
     try:
         await get_visible_topic(db, user, material.topic_id)
-    except HTTPException:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, MATERIAL_NOT_FOUND) from None
+    except ApiError:
+        raise not_found(MATERIAL_NOT_FOUND) from None
     return material
 
 
@@ -150,10 +159,11 @@ async def upload_material(
         except OSError as exc:
             # The disk, not the client and not the database: full, read-only, missing.
             log.error("cannot stage an upload under %s: %r", settings.data_dir, exc)
-            raise HTTPException(
+            raise ApiError(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 STORAGE_UNAVAILABLE,
-                headers={"Retry-After": "1"},
+                ErrorCode.UNAVAILABLE,
+                headers=RETRY_AFTER,
             ) from None
         material, created = await ingest(db, store, settings, topic_id, staged)
     except UploadRejected as exc:
@@ -162,12 +172,16 @@ async def upload_material(
         # answer: take a little more of it, bounded, then answer and close.
         if not exc.body_ended:
             await _linger(request)
-        raise HTTPException(exc.status, exc.detail, headers={"Connection": "close"}) from None
+        raise ApiError(exc.status, exc.detail, exc.code, headers={"Connection": "close"}) from None
     except Unsupported as exc:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
+        raise ApiError(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc), ErrorCode.UNSUPPORTED_MEDIA_TYPE
+        ) from None
     except ClientDisconnect:
         # Nobody will read this answer; it keeps a vanished client from being logged as a 500.
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the upload was interrupted") from None
+        raise ApiError(
+            status.HTTP_400_BAD_REQUEST, "the upload was interrupted", ErrorCode.MALFORMED_REQUEST
+        ) from None
     if not created:
         response.status_code = status.HTTP_200_OK
     return material

@@ -9,14 +9,13 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from protocol.events import SessionEndedEvent, TopicChangedEvent, now_iso
+from protocol.sessions import SessionStatus
 from server.api.deps import (
-    ACTIVE,
-    ENDED,
     SESSION_ENDED,
     SESSION_NOT_FOUND,
     CurrentUser,
@@ -24,8 +23,11 @@ from server.api.deps import (
     ServicesDep,
     SettingsDep,
     find_current_session,
+    forbidden,
     get_member_session,
     get_visible_topic,
+    not_found,
+    session_ended,
     touch_membership,
 )
 from server.api.schemas import (
@@ -77,7 +79,7 @@ async def create_session(body: SessionCreate, user: CurrentUser, db: DbDep) -> S
             title=title,
             topic_id=topic_id,
             owner_id=user_id,
-            status=ACTIVE,
+            status=SessionStatus.ACTIVE,
             join_code=new_join_code(),
         )
         db.add(session)
@@ -103,9 +105,9 @@ async def join_session(body: SessionJoin, user: CurrentUser, db: DbDep) -> Study
         select(StudySession).where(StudySession.join_code == normalize_join_code(body.join_code))
     )
     if session is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown join code")
-    if session.status == ENDED:
-        raise HTTPException(status.HTTP_409_CONFLICT, SESSION_ENDED)
+        raise not_found("unknown join code")
+    if session.status == SessionStatus.ENDED:
+        raise session_ended()
     await touch_membership(db, session.id, user.id)
     await db.commit()
     return session
@@ -120,7 +122,7 @@ async def read_current_session(user: CurrentUser, db: DbDep) -> StudySession:
     """The caller's most recently active session that has not ended."""
     session = await find_current_session(db, user)
     if session is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no current session")
+        raise not_found("no current session")
     return session
 
 
@@ -169,19 +171,19 @@ async def switch_topic(
 ) -> StudySession:
     """Study another topic the caller can see; the room gets a ``topic.changed`` event."""
     session = await get_member_session(db, user, session_id)
-    if session.status == ENDED:
-        raise HTTPException(status.HTTP_409_CONFLICT, SESSION_ENDED)
+    if session.status == SessionStatus.ENDED:
+        raise session_ended()
     topic = await get_visible_topic(db, user, body.topic_id)
     topic_payload = TopicPublic.model_validate(topic).model_dump(mode="json")
     # Conditional, so a switch racing an end cannot announce a topic after the end.
     switched = await db.scalar(
         update(StudySession)
-        .where(StudySession.id == session.id, StudySession.status == ACTIVE)
+        .where(StudySession.id == session.id, StudySession.status == SessionStatus.ACTIVE)
         .values(topic_id=topic.id)
         .returning(StudySession.id)
     )
     if switched is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, SESSION_ENDED)
+        raise session_ended()
     await db.commit()
     await db.refresh(session)
     await services.hub.publish(session.id, TopicChangedEvent(topic=topic_payload, ts=now_iso()))
@@ -199,14 +201,14 @@ async def end_session(
     """End the session; the room gets ``session.ended``. Ending it again changes nothing."""
     session = await db.get(StudySession, session_id)
     if session is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, SESSION_NOT_FOUND)
+        raise not_found(SESSION_NOT_FOUND)
     if session.owner_id != user.id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the session's owner can end it")
+        raise forbidden("only the session's owner can end it")
     # Conditional, so of two concurrent calls exactly one announces the end.
     ended_now = await db.scalar(
         update(StudySession)
-        .where(StudySession.id == session.id, StudySession.status == ACTIVE)
-        .values(status=ENDED, ended_at=utcnow())
+        .where(StudySession.id == session.id, StudySession.status == SessionStatus.ACTIVE)
+        .values(status=SessionStatus.ENDED, ended_at=utcnow())
         .returning(StudySession.id)
     )
     await db.commit()

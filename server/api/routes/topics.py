@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from sqlalchemy import select
 
-from server.api.deps import CurrentUser, DbDep, find_current_session, get_visible_topic
+from server.api.deps import (
+    CurrentUser,
+    DbDep,
+    find_current_session,
+    get_visible_topic,
+    not_found,
+)
 from server.api.schemas import PathId, TopicCreate, TopicPublic, error_responses
 from server.db.models import Topic
 
@@ -49,7 +55,7 @@ async def read_current_topic(user: CurrentUser, db: DbDep) -> Topic:
     if session is not None and session.topic_id is not None:
         topic = await db.get(Topic, session.topic_id)
     if topic is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no current topic")
+        raise not_found("no current topic")
     return topic
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from protocol.errors import ErrorCode
 from server.api.deps import CurrentUser, DbDep
+from server.api.errors import ApiError
 from server.api.schemas import UserCreate, UserPublic, error_responses
 from server.auth.passwords import hash_password
 from server.db.models import User
@@ -14,6 +16,10 @@ from server.db.models import User
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 USERNAME_TAKEN = "username already taken"
+
+
+def _taken() -> ApiError:
+    return ApiError(status.HTTP_409_CONFLICT, USERNAME_TAKEN, ErrorCode.USERNAME_TAKEN)
 
 
 @router.post(
@@ -25,7 +31,7 @@ USERNAME_TAKEN = "username already taken"
 async def create_user(body: UserCreate, db: DbDep) -> User:
     """Sign up. No token needed; log in afterwards with ``POST /api/auth/token``."""
     if await db.scalar(select(User.id).where(User.username == body.username)) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, USERNAME_TAKEN)
+        raise _taken()
     user = User(
         username=body.username,
         display_name=body.display_name or body.username,
@@ -36,7 +42,7 @@ async def create_user(body: UserCreate, db: DbDep) -> User:
         await db.commit()
     except IntegrityError:
         # Someone took the name between our check and our insert.
-        raise HTTPException(status.HTTP_409_CONFLICT, USERNAME_TAKEN) from None
+        raise _taken() from None
     return user
 
 

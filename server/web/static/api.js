@@ -4,15 +4,17 @@
 const TOKEN_KEY = "studyroom.token";
 const EXPIRY_KEY = "studyroom.token_expires";
 
+// An error answer: `detail` is for people, `code` (docs/protocol.md, "Error codes") for code.
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, code = null) {
     super(describe(detail, status));
     this.status = status;
     this.detail = detail;
+    this.code = code;
   }
 }
 
-// FastAPI details are a string, or a list of {loc, msg} for invalid input.
+// Details are a string, or a list of {loc, msg} for invalid input.
 function describe(detail, status) {
   if (typeof detail === "string" && detail) return detail;
   if (Array.isArray(detail)) {
@@ -73,7 +75,7 @@ async function request(method, path, { json, form, query } = {}) {
   }
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (response.status === 401 && path !== "/api/auth/token") unauthorized();
-  if (!response.ok) throw new ApiError(response.status, data && data.detail);
+  if (!response.ok) throw new ApiError(response.status, data && data.detail, data && data.code);
   return data;
 }
 
@@ -152,7 +154,7 @@ export function upload(topicId, file, onProgress) {
       const data = xhr.response;
       if (xhr.status === 401) unauthorized();
       if (xhr.status >= 200 && xhr.status < 300) resolve(data);
-      else reject(new ApiError(xhr.status, data && data.detail));
+      else reject(new ApiError(xhr.status, data && data.detail, data && data.code));
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, null)));
     xhr.addEventListener("abort", () => reject(new ApiError(0, "the upload was cancelled")));

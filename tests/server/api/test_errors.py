@@ -62,7 +62,7 @@ async def test_dependency_failures(name: str) -> None:
         r = await client.get(f"/fail/{name}")
     assert r.status_code == status
     if detail is not None:
-        assert r.json() == {"detail": detail}
+        assert r.json() == {"detail": detail, "code": "unavailable"}
         assert "retry-after" in r.headers
 
 
@@ -77,13 +77,13 @@ async def test_database_down_is_503(make_server: Any, backend: Any, tmp_path: Pa
             "/api/users", json={"username": "nobody", "password": "long enough password"}
         )
         assert r.status_code == 503
-        assert r.json() == {"detail": "database unavailable"}
+        assert r.json() == {"detail": "database unavailable", "code": "unavailable"}
         r = await client.post(
             "/api/auth/token", data={"username": "nobody", "password": "long enough password"}
         )
         assert r.status_code == 503
         r = await client.get("/readyz")
-        assert r.status_code == 503
+        assert r.status_code == 503 and r.json()["code"] == "unavailable"
         detail = r.json()["detail"]
         assert detail["database"] != "ok"
         assert detail["live_state"] == "ok"

@@ -129,13 +129,16 @@ async def test_the_report_is_for_members_only(api: Api) -> None:
     stranger = await api.signup("stranger")
     path = f"/api/sessions/{session['id']}/report"
     r = await api.client.get(path, headers=stranger.headers)
-    assert r.status_code == 403 and r.json() == {"detail": "not a member of this session"}
+    assert r.status_code == 403 and r.json() == {
+        "detail": "not a member of this session",
+        "code": "forbidden",
+    }
     r = await api.client.get(path)
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     r = await api.client.get(path, headers={"Authorization": "Bearer not-a-token"})
     assert r.status_code == 401
     r = await api.client.get("/api/sessions/987654321/report", headers=ann.headers)
-    assert r.status_code == 404 and r.json() == {"detail": "session not found"}
+    assert r.status_code == 404 and r.json() == {"detail": "session not found", "code": "not_found"}
     r = await api.client.get("/api/sessions/abc/report", headers=ann.headers)
     assert r.status_code == 422
 

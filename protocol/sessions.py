@@ -1,0 +1,12 @@
+"""A study session's status, as REST answers and the room rules name it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    """Members may connect to its room, chat and ask."""
+    ENDED = "ended"
+    """Read-only: its transcript stays; nobody joins, connects or changes it any more."""
