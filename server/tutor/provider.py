@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from protocol.errors import AgentErrorCode
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
@@ -68,12 +70,17 @@ class CompletionRequest:
 class ProviderError(Exception):
     """The model call failed.
 
-    ``code`` is one of ``timeout``, ``rate_limited``, ``unavailable``, ``bad_request``,
-    ``auth``, ``model_error``; it becomes the ``code`` of the turn's ``agent.error``.
+    ``code`` (from the catalogue, :class:`AgentErrorCode`) becomes the ``code`` of the turn's
+    ``agent.error``.
     """
 
     def __init__(
-        self, code: str, message: str, *, retryable: bool = False, retry_after: float | None = None
+        self,
+        code: AgentErrorCode,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 
+from protocol.errors import AgentErrorCode
 from protocol.events import AgentErrorEvent, UserRef, now_iso
 from server.config import Settings
 from server.live.ports import LiveStateUnavailable, LoggedEvent, RoomLog, TutorState
@@ -188,7 +189,7 @@ class TurnRunner:
             ask.session_id,
             AgentErrorEvent(
                 turn_id=ask.turn_id,
-                code="interrupted",
+                code=AgentErrorCode.INTERRUPTED,
                 message="the server answering this question stopped; ask again",
                 ts=now_iso(),
             ),

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from protocol.errors import AgentErrorCode
 from protocol.events import (
     AgentDeltaEvent,
     AgentDoneEvent,
@@ -202,7 +203,7 @@ class Turn:
             events.put_nowait(exc)
         except Exception as exc:
             log.exception("tutor provider failed")
-            events.put_nowait(ProviderError("model_error", f"the model failed: {exc}"))
+            events.put_nowait(ProviderError(AgentErrorCode.MODEL_ERROR, f"the model failed: {exc}"))
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
