@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Protocol, Self
 from urllib.parse import urlencode
 
 import httpx
@@ -23,11 +23,9 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from clients.sdk.errors import ApiError, RoomClosed
+from clients.sdk.models import ConnectionDetails
 from protocol.errors import FINAL_CLOSE_CODES, REFUSED_STATUS_CLOSE_CODES, CloseCode
 from protocol.events import AnyRoomEvent, parse_room_event
-
-if TYPE_CHECKING:
-    from clients.sdk.rest import StudyroomClient
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +35,15 @@ _CLOSED = RoomClosed(1000, "closed by the client")
 # After ``resumed: false``: how long to let the transcript catch up with the room.
 TRANSCRIPT_POLL_S = 0.25
 TRANSCRIPT_SETTLE_POLLS = 12
+
+
+class RoomBackend(Protocol):
+    """What a room asks of the REST side (``StudyroomClient`` is one): fresh connection
+    details for each connection, and the transcript when the live log cannot replay."""
+
+    async def connection_details(self, session_id: int) -> ConnectionDetails: ...
+
+    async def messages(self, session_id: int, after_seq: int = 0) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class Room:
 
     def __init__(
         self,
-        client: StudyroomClient,
+        client: RoomBackend,
         session_id: int,
         *,
         last_seq: int | None = None,
