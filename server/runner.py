@@ -11,7 +11,7 @@ import uvicorn
 
 from server.config import Settings
 
-WS_PROTOCOL = "server.rooms.ws_protocol:RoomWebSocketProtocol"
+WS_PROTOCOL = "server.rooms.uvicorn_sink:RoomWebSocketProtocol"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -20,8 +20,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_max_size": settings.max_frame_bytes,
         # Our own heartbeat (ping frames, presence TTL) decides liveness; the protocol-level
         # ping stays on so half-open TCP connections are noticed too.
-        "ws_ping_interval": 20.0,
-        "ws_ping_timeout": 20.0,
+        "ws_ping_interval": settings.ws_ping_interval_s,
+        "ws_ping_timeout": settings.ws_ping_timeout_s,
         "ws_per_message_deflate": False,
         "lifespan": "on",
         "proxy_headers": True,
