@@ -37,16 +37,19 @@ class _GuestServer(uvicorn.Server):
         yield
 
 
-async def start_in_process(settings: Settings) -> tuple[int, Callable[[], Awaitable[None]]]:
-    """Serve on a free loopback port in the running loop; returns the port and a stopper."""
+async def start_in_process(
+    settings: Settings, *, ws: str = WS_PROTOCOL
+) -> tuple[int, Callable[[], Awaitable[None]]]:
+    """Serve on a free loopback port in the running loop; returns the port and a stopper.
+
+    ``ws`` is uvicorn's WebSocket implementation: ours by default; any other serves room
+    sockets through the ASGI path (server.rooms.asgi_sink).
+    """
     from server.app import create_app
 
+    options = {**uvicorn_options(settings), "ws": ws}
     config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        **uvicorn_options(settings),
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", **options
     )
     server = _GuestServer(config)
     task = asyncio.create_task(server.serve())
