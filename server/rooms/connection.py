@@ -70,6 +70,7 @@ class RoomConnection:
         self._user = user
         self._topic = topic
         self._member = Member(self._session_id, user, self._settings.send_queue_max)
+        self._cursor = self._member.cursor
         self._bucket = TokenBucket(self._settings.rate_limit_per_s, self._settings.rate_limit_burst)
         self._last_rate_error = 0.0
         # The welcome frame and the events to replay, until the writer has sent them.
@@ -148,7 +149,7 @@ class RoomConnection:
 
     async def _write(self, head: int) -> None:
         member = self._member
-        cursor = member.cursor
+        cursor = self._cursor
         batch_max = self._settings.ws_write_batch_max
         # Dropped once sent: a socket may stay open for hours.
         greeting, self._greeting = self._greeting, []
@@ -182,7 +183,7 @@ class RoomConnection:
     def _write_now(self, event: LoggedEvent) -> bool:
         """The member's sink: write one frame at once, as long as the socket takes it."""
         seq = event.seq
-        cursor = self._member.cursor
+        cursor = self._cursor
         if seq and seq <= cursor.last:
             return True  # sent already (replay and live stream overlap): dropped
         if not self._sink.write_now(event.data):

@@ -12,6 +12,7 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,3 +151,14 @@ async def test_the_adapter_builds_with_its_lean_state() -> None:
     assert isinstance(protocol.queue, LeanQueue)
     assert isinstance(protocol.writable, LeanEvent)
     assert protocol.writable.is_set()
+
+
+def test_no_other_module_imports_uvicorns_protocol_internals() -> None:
+    root = Path(__file__).resolve().parents[3]
+    importers = sorted(
+        str(path.relative_to(root))
+        for package in ("server", "protocol", "clients")
+        for path in (root / package).rglob("*.py")
+        if re.search(r"^\s*(from|import) uvicorn\.protocols", path.read_text(), re.MULTILINE)
+    )
+    assert importers == ["server/rooms/uvicorn_sink.py"]
