@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from protocol.errors import CloseCode
-from protocol.events import ChatEvent, SessionEndedEvent, UserRef, peek_type, typing_frame
+from protocol.events import (
+    ChatEvent,
+    SessionEndedEvent,
+    UserRef,
+    peek_seq,
+    peek_type,
+    typing_frame,
+)
 from server.config import Settings
 from server.live.memory import memory_live_state
 from server.live.ports import Listener, LiveState, LoggedEvent, Subscription
@@ -59,7 +66,7 @@ class Writer:
 
     @property
     def seqs(self) -> list[int]:
-        return [int(frame[7 : frame.index(",")]) for frame in self.frames if '"seq"' in frame]
+        return [peek_seq(frame) for frame in self.frames if frame.startswith('{"seq":')]
 
     async def wait_for(self, done: Callable[[], bool], timeout: float = 2.0) -> None:
         async with asyncio.timeout(timeout):
@@ -121,7 +128,7 @@ async def test_a_typing_signal_is_not_echoed_to_its_sender(rig: Rig) -> None:
 
     await bob.wait_for(lambda: bob.seqs == [1])
     await ada.wait_for(lambda: ada.seqs == [1])
-    assert [peek for peek in bob.frames if '"typing"' in peek] == [typing_frame(ADA)]
+    assert [frame for frame in bob.frames if '"typing"' in frame] == [typing_frame(ADA)]
     assert not [frame for frame in ada.frames if '"typing"' in frame]
     await ada.stop()
     await bob.stop()
