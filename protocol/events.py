@@ -179,23 +179,59 @@ def encode_event(event: RoomEvent) -> str:
     return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
 
 
+# The layout of a logged event on the wire: ``{"seq":N,"type":"T",...}``. The log splices the
+# number in front of the encoded body (:func:`encode_event` puts ``type`` first), and readers
+# find both again without decoding the JSON. ``log_append.lua`` writes the same splice; the log
+# conformance suite checks that it matches :func:`encode_with_seq`.
+_SEQ_PREFIX = '{"seq":'
+_TYPE_PREFIX = ',"type":"'
+_BODY_PREFIX = '{"type":"'
+
+
+def check_event_body(body: str) -> None:
+    """Raise ValueError unless ``body`` is laid out as :func:`encode_event` makes it."""
+    if not body.startswith(_BODY_PREFIX) or not body.endswith("}"):
+        raise ValueError('an encoded event is a JSON object starting with "type"')
+
+
 def encode_with_seq(seq: int, body: str) -> str:
-    """Splice ``seq`` into an encoded event: ``{"seq":N,`` + the rest of the object."""
-    if not body.startswith("{") or len(body) < 3:
-        raise ValueError("an encoded event is a non-empty JSON object")
-    return f'{{"seq":{seq},{body[1:]}'
+    """Splice ``seq`` into an encoded event: ``{"seq":N,`` + the rest of the object.
+
+    Raises ValueError unless ``body`` passes :func:`check_event_body` and ``seq`` is positive.
+    """
+    check_event_body(body)
+    if seq < 1:
+        raise ValueError(f"seq {seq} is not a positive integer")
+    return f"{_SEQ_PREFIX}{seq},{body[1:]}"
 
 
 def peek_seq(frame: str) -> int:
-    """The ``seq`` of a frame made by :func:`encode_with_seq`, without decoding the JSON."""
-    end = frame.index(",", 7)
-    return int(frame[7:end])
+    """The ``seq`` of a frame made by :func:`encode_with_seq`, without decoding the JSON.
+
+    Raises ValueError for a frame not in that layout.
+    """
+    if not frame.startswith(_SEQ_PREFIX):
+        raise ValueError("a logged event starts with its seq")
+    end = frame.find(",", 7)
+    digits = frame[7:end]
+    if end < 0 or not digits.isdigit() or not digits.isascii():
+        raise ValueError("a logged event's seq is an integer followed by a comma")
+    return int(digits)
 
 
 def peek_type(frame: str) -> str:
-    """The ``type`` of a frame made by :func:`encode_with_seq`, without decoding the JSON."""
-    start = frame.index(',"type":"') + 9
-    return frame[start : frame.index('"', start)]
+    """The ``type`` of a frame made by :func:`encode_with_seq`, without decoding the JSON.
+
+    Raises ValueError for a frame not in that layout (``type`` right after ``seq``).
+    """
+    start = frame.find(_TYPE_PREFIX, 7)
+    if start < 8 or not frame.startswith(_SEQ_PREFIX) or not frame[7:start].isdigit():
+        raise ValueError("a logged event has its type right after its seq")
+    start += len(_TYPE_PREFIX)
+    end = frame.find('"', start)
+    if end < 0:
+        raise ValueError("a logged event's type is a string")
+    return frame[start:end]
 
 
 # Ephemeral frames carry no ``seq`` and are not logged.

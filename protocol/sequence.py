@@ -7,8 +7,17 @@ numbers from an old epoch are never accepted as a continuation of a new one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from typing import Generic, Protocol, TypeVar
+
+
+class Sequenced(Protocol):
+    @property
+    def seq(self) -> int: ...
+
+
+E = TypeVar("E", bound=Sequenced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,34 +57,57 @@ def plan_resume(last_seq: int | None, window: LogWindow, epoch: str | None = Non
     return ResumePlan(resumed=True, replay_after=last_seq)
 
 
-class Offer(Enum):
-    DELIVER = "deliver"
-    DUPLICATE = "duplicate"
-    GAP = "gap"
+@dataclass(frozen=True, slots=True)
+class Replay(Generic[E]):
+    """What a (re)connecting member is told and sent before live events."""
+
+    resumed: bool
+    events: list[E]
 
 
-class SeqGate:
-    """Tracks the next expected ``seq`` of one stream and classifies what arrives.
+def complete_replay(plan: ResumePlan, window: LogWindow, read: Iterable[E]) -> Replay[E]:
+    """The replay of ``plan``, given what the log returned for ``plan.replay_after``.
 
-    A consumer delivers on ``DELIVER``, drops ``DUPLICATE`` and, on ``GAP``, fetches the events
-    after :attr:`last` before delivering the one that revealed the gap.
+    Events past the window's head are left to the live stream. The replay must be exactly the
+    events ``replay_after + 1 .. head``: if any is missing the log was trimmed between the
+    window and the read, which is treated like a ``last_seq`` too old to resume.
     """
+    if plan.replay_after is None:
+        return Replay(plan.resumed, [])
+    events = [event for event in read if event.seq <= window.head]
+    expected = range(plan.replay_after + 1, window.head + 1)
+    if len(events) != len(expected) or any(
+        event.seq != seq for event, seq in zip(events, expected, strict=True)
+    ):
+        return Replay(False, [])
+    return Replay(plan.resumed, events)
 
-    __slots__ = ("last",)
 
-    def __init__(self, last: int) -> None:
-        self.last = last
+@dataclass(frozen=True, slots=True)
+class Rejoined:
+    """A client's next step after a ``welcome``."""
 
-    def offer(self, seq: int) -> Offer:
-        if seq <= self.last:
-            return Offer.DUPLICATE
-        if seq == self.last + 1:
-            self.last = seq
-            return Offer.DELIVER
-        return Offer.GAP
+    # Reload the persisted transcript after this seq, up to the welcome's head; None: don't.
+    reload_after: int | None
+    # The seq the client has seen once that is done: later frames at or below it are repeats.
+    last_seq: int
 
-    def advance(self, seq: int) -> None:
-        """Record that ``seq`` was delivered through another path (a replay or a gap fill)."""
-        if seq != self.last + 1:
-            raise ValueError(f"seq {seq} does not follow {self.last}")
-        self.last = seq
+
+def plan_rejoin(last_seq: int | None, head: int, resumed: bool) -> Rejoined:
+    """What a client does with a ``welcome`` (``seq`` = ``head``) given the ``last_seq`` it sent.
+
+    A fresh join starts at the head. A resume the server could not replay (``resumed`` false)
+    reloads what was kept from the transcript. A replayed resume goes on from ``last_seq``: the
+    replay follows the welcome.
+    """
+    if last_seq is None:
+        return Rejoined(None, head)
+    if not resumed:
+        return Rejoined(last_seq, head)
+    return Rejoined(None, last_seq)
+
+
+def is_new(last_seq: int | None, seq: int) -> bool:
+    """Whether a consumer that has seen up to ``last_seq`` (None: nothing yet) should take
+    ``seq``; anything at or below what it has seen is a repeat."""
+    return last_seq is None or seq > last_seq

@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "memory" if settings.live_state_is_memory else "redis",
         )
         try:
-            # uvicorn hands this state to its socket protocols too (see ws_protocol).
+            # uvicorn hands this state to its socket protocols too (see rooms.uvicorn_sink).
             yield {"ws_send_buffer_bytes": settings.ws_send_buffer_bytes}
         finally:
             await tutor.close()

@@ -119,6 +119,25 @@ class Settings(BaseSettings):
         description="Kernel send buffer of each room socket; bounds what a stalled client can "
         "hold before its queue fills and it is closed with 4008.",
     )
+    ws_write_batch_max: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Queued frames a room socket's writer takes at once and writes in one go.",
+    )
+    ws_ping_interval_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="Seconds between WebSocket protocol pings on every socket; they notice "
+        "half-open TCP connections (our own heartbeat decides presence).",
+    )
+    ws_ping_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="A socket whose client has not answered a ping within this is closed.",
+    )
     chat_max_chars: int = Field(default=4000, ge=1)
     rate_limit_per_s: float = Field(default=5.0, gt=0)
     rate_limit_burst: int = Field(default=20, ge=1)

@@ -11,7 +11,7 @@ import uvicorn
 
 from server.config import Settings
 
-WS_PROTOCOL = "server.rooms.ws_protocol:RoomWebSocketProtocol"
+WS_PROTOCOL = "server.rooms.uvicorn_sink:RoomWebSocketProtocol"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -20,8 +20,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "ws_max_size": settings.max_frame_bytes,
         # Our own heartbeat (ping frames, presence TTL) decides liveness; the protocol-level
         # ping stays on so half-open TCP connections are noticed too.
-        "ws_ping_interval": 20.0,
-        "ws_ping_timeout": 20.0,
+        "ws_ping_interval": settings.ws_ping_interval_s,
+        "ws_ping_timeout": settings.ws_ping_timeout_s,
         "ws_per_message_deflate": False,
         "lifespan": "on",
         "proxy_headers": True,
@@ -37,16 +37,19 @@ class _GuestServer(uvicorn.Server):
         yield
 
 
-async def start_in_process(settings: Settings) -> tuple[int, Callable[[], Awaitable[None]]]:
-    """Serve on a free loopback port in the running loop; returns the port and a stopper."""
+async def start_in_process(
+    settings: Settings, *, ws: str = WS_PROTOCOL
+) -> tuple[int, Callable[[], Awaitable[None]]]:
+    """Serve on a free loopback port in the running loop; returns the port and a stopper.
+
+    ``ws`` is uvicorn's WebSocket implementation: ours by default; any other serves room
+    sockets through the ASGI path (server.rooms.asgi_sink).
+    """
     from server.app import create_app
 
+    options = {**uvicorn_options(settings), "ws": ws}
     config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        **uvicorn_options(settings),
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", **options
     )
     server = _GuestServer(config)
     task = asyncio.create_task(server.serve())

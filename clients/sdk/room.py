@@ -26,6 +26,7 @@ from clients.sdk.errors import ApiError, RoomClosed
 from clients.sdk.models import ConnectionDetails
 from protocol.errors import FINAL_CLOSE_CODES, REFUSED_STATUS_CLOSE_CODES, CloseCode
 from protocol.events import AnyRoomEvent, parse_room_event
+from protocol.sequence import is_new, plan_rejoin
 
 log = logging.getLogger(__name__)
 
@@ -249,14 +250,13 @@ class Room:
     async def _welcomed(self, welcome: dict[str, Any]) -> None:
         self.welcome = welcome
         head = int(welcome["seq"])
-        if self.last_seq is not None and not welcome.get("resumed"):
+        rejoined = plan_rejoin(self.last_seq, head, bool(welcome.get("resumed")))
+        if rejoined.reload_after is not None:
             # The live log cannot replay what we missed: the transcript has what was kept.
             for row in await self._transcript_until(head):
                 if int(row["seq"]) <= head:
                     await self._inbox.put(Delivery(int(row["seq"]), row["type"], row, True))
-            self.last_seq = head
-        elif self.last_seq is None:
-            self.last_seq = head
+        self.last_seq = rejoined.last_seq
         self.epoch = str(welcome.get("epoch") or "") or None
         if self._ephemeral:
             await self._inbox.put(Delivery(None, "welcome", welcome))
@@ -286,7 +286,7 @@ class Room:
     async def _deliver(self, frame: dict[str, Any]) -> None:
         seq = frame.get("seq")
         if isinstance(seq, int):
-            if self.last_seq is not None and seq <= self.last_seq:
+            if not is_new(self.last_seq, seq):
                 return  # already delivered before a reconnect
             self.last_seq = seq
             await self._inbox.put(Delivery(seq, str(frame.get("type")), frame))

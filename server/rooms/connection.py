@@ -1,10 +1,11 @@
 """One member's room socket, from ``welcome`` to close.
 
 The connection's own task is the writer: it sends the welcome, the replay, then whatever
-waits in the member's queue, dropping anything at or below the last seq sent; while it waits,
-the room writes to the socket directly through the member's sink. A second task, the reader,
-validates and applies the client's frames. Whatever ends first (disconnect, a close the room
-asked for) ends both.
+waits in the member's queue, dropping anything at or below the last seq sent (the member's
+cursor); while it waits, the room writes to the socket directly through the member's sink.
+A second task, the reader, validates and applies the client's frames. Whatever ends first
+(disconnect, a close the room asked for) ends both. The socket is written only through its
+:class:`~server.rooms.sink.FrameSink`.
 """
 
 from __future__ import annotations
@@ -38,17 +39,15 @@ from protocol.frames import (
     TypingFrame,
     parse_client_frame,
 )
-from protocol.sequence import plan_resume
+from protocol.sequence import complete_replay, plan_resume
 from server.live.ports import LiveStateUnavailable, LoggedEvent
+from server.rooms.asgi_sink import AsgiSink
 from server.rooms.member import Member
 from server.rooms.ratelimit import TokenBucket
-from server.rooms.ws_protocol import RAW_FRAMES, RawFrames, shared_frame, text_frame
+from server.rooms.sink import FRAME_SINK, FrameSink, SinkFactory, SocketGone
 from server.services import Services
 
 log = logging.getLogger(__name__)
-
-# Frames the writer takes from the queue at once and writes in one go.
-WRITE_BATCH_MAX = 64
 
 
 class RoomConnection:
@@ -61,8 +60,9 @@ class RoomConnection:
         topic: dict[str, Any] | None,
     ) -> None:
         self._ws = websocket
-        # Present when served by our uvicorn protocol: frames are written without the ASGI path.
-        self._raw: RawFrames | None = websocket.scope.get("extensions", {}).get(RAW_FRAMES)
+        # The server's own sink when it has one (uvicorn_sink), else the ASGI path.
+        bind: SinkFactory | None = websocket.scope.get("extensions", {}).get(FRAME_SINK)
+        self._sink: FrameSink = AsgiSink(websocket) if bind is None else bind(websocket)
         self._services = services
         self._settings = services.settings
         self._hub = services.hub
@@ -70,10 +70,9 @@ class RoomConnection:
         self._user = user
         self._topic = topic
         self._member = Member(self._session_id, user, self._settings.send_queue_max)
+        self._cursor = self._member.cursor
         self._bucket = TokenBucket(self._settings.rate_limit_per_s, self._settings.rate_limit_burst)
         self._last_rate_error = 0.0
-        # The highest seq written to the socket; anything at or below it is a duplicate.
-        self._last_seq = 0
         # The welcome frame and the events to replay, until the writer has sent them.
         self._greeting: list[str] = []
 
@@ -92,8 +91,7 @@ class RoomConnection:
             await self._hub.detach(member)
             with contextlib.suppress(LiveStateUnavailable):
                 await self._hub.leave(member)
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await self._ws.close(code)
+            await self._sink.close(code)
             metrics.ws_closed.labels(str(int(code))).inc()
 
     async def _enter(self, last_seq: int | None, epoch: str | None) -> int:
@@ -105,18 +103,11 @@ class RoomConnection:
         await hub.announce_departures(self._session_id)
         window = await log_.window(self._session_id)
         plan = plan_resume(last_seq, window, epoch)
-        replay: list[LoggedEvent] = []
-        resumed = plan.resumed
+        read: list[LoggedEvent] = []
         if plan.replay_after is not None:
-            replay = [
-                e
-                for e in await log_.read(self._session_id, plan.replay_after)
-                if e.seq <= window.head
-            ]
-            expected = list(range(plan.replay_after + 1, window.head + 1))
-            if [e.seq for e in replay] != expected:
-                # Trimmed between the window and the read: treat as too old to resume.
-                resumed, replay = False, []
+            read = await log_.read(self._session_id, plan.replay_after)
+        replay = complete_replay(plan, window, read)
+        del read
         await hub.join(self._member)
         members = await hub.members(self._session_id)
         welcome = welcome_frame(
@@ -125,10 +116,10 @@ class RoomConnection:
             members=members,
             topic=self._topic,
             seq=window.head,
-            resumed=resumed,
+            resumed=replay.resumed,
             epoch=window.epoch,
         )
-        self._greeting = [welcome, *(event.data for event in replay)]
+        self._greeting = [welcome, *(event.data for event in replay.events)]
         return window.head
 
     async def _serve(self, head: int) -> CloseCode:
@@ -140,7 +131,7 @@ class RoomConnection:
         failure: BaseException | None = None
         try:
             await self._write(head)
-        except (WebSocketDisconnect, OSError):
+        except (SocketGone, WebSocketDisconnect, OSError):
             pass
         except Exception as exc:
             failure = exc
@@ -158,26 +149,29 @@ class RoomConnection:
 
     async def _write(self, head: int) -> None:
         member = self._member
+        cursor = self._cursor
+        batch_max = self._settings.ws_write_batch_max
         # Dropped once sent: a socket may stay open for hours.
         greeting, self._greeting = self._greeting, []
-        for start in range(0, len(greeting), WRITE_BATCH_MAX):
-            await self._send_all(greeting[start : start + WRITE_BATCH_MAX], shared=False)
+        for start in range(0, len(greeting), batch_max):
+            await self._send_all(greeting[start : start + batch_max], shared=False)
         del greeting
-        self._last_seq = head
-        if self._raw is not None:
-            member.sink = self._write_now
+        cursor.last = head
+        member.sink = self._write_now
         try:
-            while taken := await member.take(WRITE_BATCH_MAX):
+            while taken := await member.take(batch_max):
                 frames: list[str] = []
                 ending = False
                 for event in taken:
-                    if event.seq:
-                        if event.seq <= self._last_seq:
-                            continue
-                        self._last_seq = event.seq
+                    seq = event.seq
+                    if not seq:
+                        ending = cursor.ended
+                    elif seq <= cursor.last:
+                        continue
+                    else:
+                        ending = cursor.advance(seq)
                     frames.append(event.data)
-                    if self._ends_session():
-                        ending = True
+                    if ending:
                         break
                 await self._send_all(frames, shared=True)
                 if ending:
@@ -189,54 +183,32 @@ class RoomConnection:
     def _write_now(self, event: LoggedEvent) -> bool:
         """The member's sink: write one frame at once, as long as the socket takes it."""
         seq = event.seq
-        if seq and seq <= self._last_seq:
+        cursor = self._cursor
+        if seq and seq <= cursor.last:
             return True  # sent already (replay and live stream overlap): dropped
-        assert self._raw is not None
-        if not self._raw.write_now(shared_frame(event.data)):
+        if not self._sink.write_now(event.data):
             return False
-        if seq:
-            self._last_seq = seq
-            if self._ends_session():
-                self._member.close(CloseCode.SESSION_ENDED)
+        if seq and cursor.advance(seq):
+            self._member.close(CloseCode.SESSION_ENDED)
         return True
 
-    def _ends_session(self) -> bool:
-        end = self._member.close_after_seq
-        return end is not None and self._last_seq >= end
-
     async def _send_all(self, frames: list[str], *, shared: bool) -> None:
-        """Send frames in order: in one write when the raw path is there, else one by one.
+        """Send frames in order; a client that does not take them in time is closed with 4008.
 
         ``shared`` frames go to other members too, so their encoding is cached for them.
         """
         if not frames:
             return
-        if self._raw is None:
-            for frame in frames:
-                await self._send(frame)
-            return
-        encode = shared_frame if shared else text_frame
-        data = b"".join(encode(frame) for frame in frames)
         try:
-            await self._raw.write(data, self._settings.send_timeout_s, self._member.closed)
+            await self._sink.write(
+                frames,
+                shared=shared,
+                timeout_s=self._settings.send_timeout_s,
+                abandon=self._member.closed,
+            )
         except TimeoutError:
             self._member.close(CloseCode.SLOW_CONSUMER)
             raise
-
-    async def _send(self, frame: str) -> None:
-        try:
-            async with asyncio.timeout(self._settings.send_timeout_s):
-                await self._ws.send_text(frame)
-        except TimeoutError:
-            self._member.close(CloseCode.SLOW_CONSUMER)
-            raise
-        except RuntimeError as exc:
-            if "close" not in str(exc):
-                raise
-            # The server closed this socket by itself (the client sent an oversized or
-            # malformed frame: 1009, 1007) and the reader has not yet heard of it. The client
-            # is gone, which is no server fault: never report it as one (1011).
-            raise WebSocketDisconnect(1006) from exc
 
     async def _read(self) -> None:
         while True:

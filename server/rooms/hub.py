@@ -1,8 +1,9 @@
 """The rooms of one process: fan-out of logged events to local members, in seq order.
 
 Each session with local members has one subscription to its log. Events reach the hub in seq
-order but possibly with holes (pub/sub is at-most-once), so a :class:`SeqGate` per room spots a
-hole and the missing events are read back from the log before anything newer is delivered.
+order but possibly with holes (pub/sub is at-most-once); what to do with each one is decided by
+the room's :class:`~protocol.feed.RoomFeed`, and the hub does the I/O it asks for: reading the
+missing events back from the log before anything newer is delivered, or restarting the room.
 Delivery never awaits a socket: every member has a bounded queue (see :mod:`member`).
 """
 
@@ -26,7 +27,7 @@ from protocol.events import (
     now_iso,
     peek_type,
 )
-from protocol.sequence import Offer, SeqGate
+from protocol.feed import Action, Release, RoomFeed, Then
 from server.config import Settings
 from server.live.ports import LiveState, LiveStateUnavailable, LoggedEvent, Subscription
 from server.metrics import Metrics
@@ -41,10 +42,7 @@ class _Room:
     members: set[Member] = field(default_factory=set)
     subscription: Subscription | None = None
     epoch: str = ""
-    gate: SeqGate | None = None
-    # Events that arrived before the gate existed, or while a hole is being filled.
-    held: list[LoggedEvent] = field(default_factory=list)
-    filling: bool = False
+    feed: RoomFeed[LoggedEvent] = field(default_factory=RoomFeed)
 
 
 class Hub:
@@ -134,11 +132,8 @@ class Hub:
                 await room.subscription.close()
                 raise
             room.epoch = window.epoch
-            room.gate = SeqGate(window.head)
-            held, room.held = room.held, []
-            for event in held:
-                self._receive(room, event)
             self._rooms[session_id] = room
+            self._release(room, room.feed.start(window.head))
             self._metrics.rooms.set(len(self._rooms))
         self._opening.pop(session_id, None)
         return room
@@ -149,15 +144,10 @@ class Hub:
         if event.seq == EPHEMERAL_SEQ:
             self._deliver_ephemeral(room, event)
             return
-        if room.gate is None or room.filling:
-            room.held.append(event)
-            return
-        verdict = room.gate.offer(event.seq)
-        if verdict is Offer.DELIVER:
+        action = room.feed.offer(event)
+        if action is Action.DELIVER:
             self._deliver(room, event)
-        elif verdict is Offer.GAP:
-            room.filling = True
-            room.held.append(event)
+        elif action is Action.FILL:
             self._spawn(self._fill(room))
 
     def _deliver(self, room: _Room, event: LoggedEvent) -> None:
@@ -165,7 +155,7 @@ class Hub:
         for member in tuple(room.members):
             if ended:
                 # Set first: the frame may be written during the push.
-                member.close_after_seq = event.seq
+                member.cursor.end_after(event.seq)
             if not member.push(event):
                 self._drop_slow(room, member)
         self._metrics.deliveries.inc(len(room.members))
@@ -186,34 +176,30 @@ class Hub:
         self._remove(room, member)
 
     async def _fill(self, room: _Room) -> None:
-        """Read the events a room missed from the log, then deliver what was held back."""
+        """Read the events a room missed from the log, and deliver what the feed releases."""
         self._metrics.gap_fills.inc()
-        gate = room.gate
-        assert gate is not None
+        feed = room.feed
         try:
-            missing = await self._live.log.read(room.session_id, gate.last)
+            missing = await self._live.log.read(room.session_id, feed.fill_after)
         except LiveStateUnavailable:
             missing = []
-        for event in missing:
-            if event.seq == gate.last + 1:
-                gate.advance(event.seq)
-                self._deliver(room, event)
-        held, room.held = room.held, []
-        room.filling = False
-        for event in held:
-            if room.filling:
-                room.held.append(event)
-            elif gate.offer(event.seq) is Offer.DELIVER:
-                self._deliver(room, event)
-            elif event.seq > gate.last:
-                # The log no longer holds what this room missed (trimmed, or a new epoch):
-                # members must reconnect and resume or reload.
-                log.warning("room %s lost events after seq %d", room.session_id, gate.last)
-                self._restart_room(room)
-                return
+        if not feed.restarted:
+            self._release(room, feed.filled(missing))
+
+    def _release(self, room: _Room, release: Release[LoggedEvent]) -> None:
+        for event in release.deliver:
+            self._deliver(room, event)
+        if release.then is Then.FILL:
+            self._spawn(self._fill(room))
+        elif release.then is Then.RESTART:
+            # The log no longer holds what this room missed (trimmed, or a new epoch):
+            # members must reconnect and resume or reload.
+            log.warning("room %s lost events after seq %d", room.session_id, room.feed.last)
+            self._restart_room(room)
 
     def _restart_room(self, room: _Room) -> None:
         """Close every member with 1012 so they reconnect, resume or reload, and start over."""
+        room.feed.restart()
         for member in tuple(room.members):
             member.close(CloseCode.SERVICE_RESTART)
             self._remove(room, member)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from protocol.errors import CloseCode
 from protocol.events import UserRef
+from protocol.feed import MemberCursor
 from server.live.ports import LoggedEvent
 
 # Ephemeral frames (pong, typing, error) travel the same queue with this seq, so they keep
@@ -34,9 +35,9 @@ class Member:
         "_queue_max",
         "_stopped",
         "_waiter",
-        "close_after_seq",
         "close_code",
         "conn_id",
+        "cursor",
         "session_id",
         "sink",
         "user",
@@ -56,8 +57,9 @@ class Member:
         self._closed: asyncio.Future[None] | None = None
         self.sink: Sink | None = None
         self.close_code: CloseCode | None = None
-        # Close once the frame with this seq has been written (used for session.ended).
-        self.close_after_seq: int | None = None
+        # What the socket was written up to, and the seq after which the session has ended:
+        # set by the room, advanced by the connection's writer.
+        self.cursor = MemberCursor()
 
     @property
     def closing(self) -> bool:

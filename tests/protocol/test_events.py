@@ -35,3 +35,47 @@ def test_seq_splice_round_trips(seq: int) -> None:
 def test_splice_refuses_non_objects() -> None:
     with pytest.raises(ValueError):
         encode_with_seq(1, "[]")
+
+
+@pytest.mark.parametrize(
+    "body", ["[]", "{}", '{"ts":"t","type":"chat"}', '{"type":"chat"', "", " {}"]
+)
+def test_splice_refuses_bodies_not_laid_out_as_encoded_events(body: str) -> None:
+    with pytest.raises(ValueError):
+        encode_with_seq(1, body)
+
+
+def test_splice_refuses_a_seq_that_is_not_positive() -> None:
+    with pytest.raises(ValueError):
+        encode_with_seq(0, '{"type":"chat"}')
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"chat","seq":1}',
+        '{"seq":,"type":"chat"}',
+        '{"seq":1.5,"type":"chat"}',
+        '{"seq":-1,"type":"chat"}',
+        '{"seq":12',
+        '{"seq":"1","type":"chat"}',
+        '{"seq":١٢,"type":"chat"}',
+    ],
+)
+def test_peek_seq_refuses_frames_not_in_the_layout(frame: str) -> None:
+    with pytest.raises(ValueError):
+        peek_seq(frame)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"seq":1,"ts":"t","type":"chat"}',
+        '{"seq":1,"type":"chat',
+        '{"type":"chat"}',
+        '{"seq":1, "type":"chat"}',
+    ],
+)
+def test_peek_type_refuses_frames_not_in_the_layout(frame: str) -> None:
+    with pytest.raises(ValueError):
+        peek_type(frame)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from protocol.events import encode_with_seq
+from protocol.events import encode_with_seq, peek_seq, peek_type
 from server.live.ports import LoggedEvent, OutboxItem
 
 Harness = Any  # tests/server/live/conftest.py, reached through the ``engine`` fixture
@@ -56,6 +56,39 @@ async def test_numbers_continue_after_the_seed_without_gaps_under_concurrency(
     held = await state.log.read(session, 41)
     assert held == sorted(events, key=lambda event: event.seq)
     assert await peer.log.read(session, 41) == held
+
+
+@pytest.mark.parametrize("seed", [0, 8, 98, 999_999_999_998])
+async def test_every_copy_of_an_event_is_protocols_splice_of_its_body(
+    engine: Harness, collector: type[Collector], seed: int
+) -> None:
+    # The Redis engine splices seq in Lua (log_append.lua), which cannot import protocol.events:
+    # what it returns, stores, publishes and queues for the transcript must be the same string.
+    state = await engine.open()
+    session = new_session()
+    engine.seeds[session] = seed
+    seen = collector()
+    await state.log.subscribe(session, seen)
+    bodies = [
+        chat(1),
+        '{"type":"chat","ts":"t","text":"quote \\" brace } comma , ✓ \\u2028 é"}',
+        '{"type":"agent.delta","turn_id":"t1","text":""}',
+    ]
+
+    events = [await state.log.append(session, body, persist=True) for body in bodies]
+
+    spliced = [encode_with_seq(seed + n, body) for n, body in enumerate(bodies, start=1)]
+    assert [event.data for event in events] == spliced
+    assert [(peek_seq(e.data), peek_type(e.data)) for e in events] == [
+        (seed + 1, "chat"),
+        (seed + 2, "chat"),
+        (seed + 3, "agent.delta"),
+    ]
+    assert [event.data for event in await state.log.read(session, seed)] == spliced
+    await seen.wait_for(len(bodies))
+    assert [event.data for event in seen.events] == spliced
+    queued = [item for item in await state.outbox.take(100, 1.0) if item.session_id == session]
+    assert [item.data for item in queued] == spliced
 
 
 async def test_read_returns_held_events_after_seq_in_order_up_to_limit(engine: Harness) -> None:

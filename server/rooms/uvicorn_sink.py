@@ -1,5 +1,9 @@
-"""uvicorn's WebSocket protocol, made able to close a socket whose client stopped reading,
-to take pre-framed room events, and to hold less for an idle socket.
+"""The room socket's adapter to uvicorn: uvicorn's WebSocket protocol, made able to close a
+socket whose client stopped reading, to take pre-framed room events, and to hold less for an
+idle socket; and the :class:`~server.rooms.sink.FrameSink` that writes through it.
+
+This is the only module that leans on uvicorn's protocol internals; what it borrows is pinned
+in pyproject.toml and checked by tests/server/rooms/test_uvicorn_adapter_contract.py.
 
 uvicorn waits for the transport to drain before *every* send, the close frame included. A
 client that stopped reading never drains it, so the close that tells it "you were too slow"
@@ -15,19 +19,19 @@ are leaner than asyncio's (each ``deque`` inside an ``asyncio.Queue`` or ``Event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 from asyncio import FIRST_COMPLETED, BaseTransport
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
-# The ASGI scope extension under which a room socket finds its RawFrames.
-RAW_FRAMES = "studyroom.raw_frames"
+from server.rooms.sink import FRAME_SINK, SocketGone
 
 T = TypeVar("T")
 
@@ -117,7 +121,7 @@ def text_frame(text: str) -> bytes:
 shared_frame = lru_cache(maxsize=256)(text_frame)
 
 
-class RawFrames:
+class UvicornSink:
     """Writes already-framed bytes to a room socket, as ``websockets.broadcast`` does.
 
     The ASGI path frames every message again for every member and goes through several layers
@@ -125,41 +129,59 @@ class RawFrames:
     here: the handshake, pings and the close stay with the protocol.
     """
 
-    __slots__ = ("_protocol",)
+    __slots__ = ("_protocol", "_websocket")
 
-    def __init__(self, protocol: RoomWebSocketProtocol) -> None:
+    def __init__(self, protocol: RoomWebSocketProtocol, websocket: WebSocket) -> None:
         self._protocol = protocol
+        self._websocket = websocket
+
+    def write_now(self, frame: str) -> bool:
+        # The room's hot path (once per member and event): _write_bytes inlined.
+        protocol = self._protocol
+        if (
+            not protocol.writable.is_set()
+            or protocol.disconnected
+            or protocol.close_sent
+            or protocol.transport.is_closing()
+        ):
+            return False
+        protocol.transport.write(shared_frame(frame))
+        return True
 
     async def write(
         self,
-        data: bytes,
+        frames: Sequence[str],
+        *,
+        shared: bool,
         timeout_s: float,
-        abandon: Callable[[], asyncio.Future[None]] | None = None,
+        abandon: Callable[[], asyncio.Future[None]],
     ) -> None:
-        """Write ``data``; waits (up to ``timeout_s``, then TimeoutError) while the client is
-        not reading and the transport's buffer is over its high-water mark.
-
-        ``abandon`` gives a future that ends such a wait early (WebSocketDisconnect): the
-        socket is being closed anyway. It is asked for only when the write has to wait.
-        """
+        if not frames:
+            return
+        encode = shared_frame if shared else text_frame
+        data = b"".join([encode(frame) for frame in frames])
         protocol = self._protocol
         if not protocol.writable.is_set():
             async with asyncio.timeout(timeout_s):
-                if abandon is None:
-                    await protocol.writable.wait()
-                else:
-                    given_up = abandon()
-                    writable = asyncio.ensure_future(protocol.writable.wait())
-                    try:
-                        await asyncio.wait((writable, given_up), return_when=FIRST_COMPLETED)
-                    finally:
-                        writable.cancel()
-                    if given_up.done():
-                        raise WebSocketDisconnect(1006)
-        if not self.write_now(data):
-            raise WebSocketDisconnect(1006)
+                given_up = abandon()
+                writable = asyncio.ensure_future(protocol.writable.wait())
+                try:
+                    await asyncio.wait((writable, given_up), return_when=FIRST_COMPLETED)
+                finally:
+                    writable.cancel()
+                if given_up.done():
+                    raise SocketGone("the connection is being closed")
+        if not self._write_bytes(data):
+            raise SocketGone("the socket is closed")
 
-    def write_now(self, data: bytes) -> bool:
+    async def close(self, code: int) -> None:
+        protocol = self._protocol
+        if protocol.disconnected or protocol.close_sent:
+            return  # the server closed it by itself (1009, 1007), or the client is gone
+        with contextlib.suppress(WebSocketDisconnect):
+            await self._websocket.close(code)
+
+    def _write_bytes(self, data: bytes) -> bool:
         """Write ``data`` if the socket is open and its buffer under the high-water mark."""
         protocol = self._protocol
         if (
@@ -196,7 +218,12 @@ class RoomWebSocketProtocol(WebSocketsSansIOProtocol):
         # compression (never negotiated: ws_per_message_deflate is off).
         if getattr(self, "scope", None) is not None and not self.conn.extensions:
             extensions: dict[str, Any] = self.scope["extensions"]
-            extensions[RAW_FRAMES] = RawFrames(self)
+            extensions[FRAME_SINK] = self.frame_sink
+
+    def frame_sink(self, websocket: WebSocket) -> UvicornSink:
+        """The sink of this socket, for the application's accepted ``websocket`` (a
+        :data:`~server.rooms.sink.SinkFactory`)."""
+        return UvicornSink(self, websocket)
 
     async def send(self, message: Any) -> None:
         if (

@@ -1,5 +1,5 @@
-"""Room frames written as pre-encoded bytes: the frames a WebSocket client expects, written
-when the client reads and given up when its member is closed."""
+"""The uvicorn sink writes room frames as pre-encoded bytes: the frames a WebSocket client
+expects, written when the client reads and given up when its member is closed."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import asyncio
 from typing import Any, cast
 
 import pytest
-from starlette.websockets import WebSocketDisconnect
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from protocol.errors import CloseCode
 from protocol.events import UserRef
 from server.rooms.member import Member
-from server.rooms.ws_protocol import LeanEvent, RawFrames, shared_frame, text_frame
+from server.rooms.sink import SocketGone
+from server.rooms.uvicorn_sink import LeanEvent, UvicornSink, shared_frame, text_frame
 
 
 def parse(data: bytes) -> Frame:
@@ -56,7 +56,7 @@ class _Transport:
 
 
 class _PausedProtocol:
-    """The state RawFrames reads of a socket whose client stopped reading."""
+    """The state the sink reads of a socket whose client stopped reading."""
 
     def __init__(self) -> None:
         self.writable = LeanEvent()
@@ -68,15 +68,17 @@ class _PausedProtocol:
 async def test_a_write_waiting_for_the_client_ends_when_the_member_is_closed() -> None:
     protocol = _PausedProtocol()
     member = Member("1", UserRef(id=1, name="ada"), queue_max=8)
-    raw = RawFrames(cast(Any, protocol))
-    writing = asyncio.create_task(raw.write(b"frame", 60.0, member.closed))
+    sink = UvicornSink(cast(Any, protocol), cast(Any, None))
+    writing = asyncio.create_task(
+        sink.write(["frame"], shared=False, timeout_s=60.0, abandon=member.closed)
+    )
     await asyncio.sleep(0.05)
     assert not writing.done()
 
     member.close(CloseCode.SLOW_CONSUMER)
 
     # Long before the 60 s send timeout: the socket is being closed anyway.
-    with pytest.raises(WebSocketDisconnect):
+    with pytest.raises(SocketGone):
         await asyncio.wait_for(writing, 1.0)
     assert protocol.transport.written == []
 
@@ -84,12 +86,13 @@ async def test_a_write_waiting_for_the_client_ends_when_the_member_is_closed() -
 async def test_a_waiting_write_goes_out_once_the_client_reads_again() -> None:
     protocol = _PausedProtocol()
     member = Member("1", UserRef(id=1, name="ada"), queue_max=8)
+    sink = UvicornSink(cast(Any, protocol), cast(Any, None))
     writing = asyncio.create_task(
-        RawFrames(cast(Any, protocol)).write(b"frame", 60.0, member.closed)
+        sink.write(["frame"], shared=False, timeout_s=60.0, abandon=member.closed)
     )
     await asyncio.sleep(0.05)
 
     protocol.writable.set()
 
     await asyncio.wait_for(writing, 1.0)
-    assert protocol.transport.written == [b"frame"]
+    assert protocol.transport.written == [text_frame("frame")]
