@@ -30,6 +30,7 @@ from server.materials.search import DatabaseMaterialSearch
 from server.metrics import Metrics
 from server.progress.projector import ConceptProjector
 from server.rooms import endpoint
+from server.rooms.context import RoomServices
 from server.rooms.hub import Hub
 from server.rooms.transcript import TranscriptStore, TranscriptWriter
 from server.services import Services
@@ -84,7 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics,
             owner=consumer,
         )
-        app.state.services = Services(settings, engine, db, live, hub, metrics, tutor)
+        services = Services(settings, engine, db, live, hub, metrics, tutor)
+        # Room sockets see the services through their own port; this is where that is checked.
+        room_services: RoomServices = services
+        app.state.services = room_services
         hub.start()
         writer.start()
         projector.start()

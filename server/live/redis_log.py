@@ -12,6 +12,7 @@ import secrets
 
 import redis.asyncio as redis
 
+from protocol.events import check_event_body
 from protocol.sequence import LogWindow
 from server.live.keys import LiveKeys
 from server.live.ports import (
@@ -76,8 +77,8 @@ class RedisRoomLog:
     async def append(
         self, session_id: str, body: str, *, persist: bool, queue_turn: bool = False
     ) -> LoggedEvent:
-        if not body.startswith("{") or len(body) < 3:
-            raise ValueError("an encoded event is a non-empty JSON object")
+        # The script splices seq into the body as protocol's encode_with_seq does.
+        check_event_body(body)
         keys = [
             self._keys.meta(session_id),
             self._keys.log(session_id),

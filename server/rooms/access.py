@@ -18,7 +18,7 @@ from server.config import Settings
 from server.db.errors import is_database_unavailable
 from server.db.models import Membership, Topic
 from server.membership import Verdict, check_membership
-from server.services import Services
+from server.rooms.context import RoomServices
 from server.topics import topic_payload
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Refused(Exception):
         self.reason = reason
 
 
-async def admit(services: Services, session_id: int, token: str | None) -> Admission:
+async def admit(services: RoomServices, session_id: int, token: str | None) -> Admission:
     """Check the token and the membership; raises :class:`Refused` with the close code."""
     if not token:
         raise Refused(CloseCode.UNAUTHORIZED, "a participant token is required")
@@ -84,7 +84,7 @@ _REFUSALS: dict[Verdict, tuple[CloseCode, str]] = {
 }
 
 
-async def _check_membership(services: Services, session_id: int, user: UserRef) -> Admission:
+async def _check_membership(services: RoomServices, session_id: int, user: UserRef) -> Admission:
     async with services.db() as db:
         check = await check_membership(db, session_id, user.id)
         refusal = _REFUSALS.get(check.verdict)

@@ -42,10 +42,10 @@ from protocol.frames import (
 from protocol.sequence import complete_replay, plan_resume
 from server.live.ports import LiveStateUnavailable, LoggedEvent
 from server.rooms.asgi_sink import AsgiSink
+from server.rooms.context import RoomServices
 from server.rooms.member import Member
 from server.rooms.ratelimit import TokenBucket
 from server.rooms.sink import FRAME_SINK, FrameSink, SinkFactory, SocketGone
-from server.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class RoomConnection:
     def __init__(
         self,
         websocket: WebSocket,
-        services: Services,
+        services: RoomServices,
         session_id: int,
         user: UserRef,
         topic: dict[str, Any] | None,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, WebSocket
 from protocol.errors import CloseCode
 from server.rooms.access import Refused, admit, origin_allowed
 from server.rooms.connection import RoomConnection
-from server.services import Services
+from server.rooms.context import RoomServices
 
 router = APIRouter()
 
@@ -20,7 +20,7 @@ ROOM_SOCKET_PATH = re.compile(r"/ws/sessions/([0-9]{1,18})")
 
 @router.websocket("/ws/sessions/{session_id}")
 async def room_socket(websocket: WebSocket, session_id: int) -> None:
-    services: Services = websocket.app.state.services
+    services: RoomServices = websocket.app.state.services
     if not origin_allowed(websocket, services.settings):
         # Closing before accepting refuses the handshake with HTTP 403.
         await websocket.close(CloseCode.FORBIDDEN)

@@ -1,7 +1,5 @@
-"""Room helpers of the end-to-end tests, for the room tests that need a real socket."""
+"""The room tests that need a real socket use the room kit (tests/support)."""
 
-from __future__ import annotations
-
-from tests.e2e.conftest import make_kit
+from tests.support.fixtures import make_kit
 
 __all__ = ["make_kit"]

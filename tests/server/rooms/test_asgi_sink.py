@@ -13,7 +13,7 @@ import websockets
 
 from server.runner import start_in_process
 from tests.conftest import Backend
-from tests.e2e.conftest import RoomKit
+from tests.support import RoomKit
 
 # uvicorn's own protocol: no frame sink in the scope, so every frame is a websocket.send.
 STOCK_WS = "websockets-sansio"

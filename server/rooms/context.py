@@ -1,0 +1,55 @@
+"""What the room side needs of the application, as ports: the room sockets depend on these,
+never on the composition root that builds them (``server.services.Services`` satisfies
+:class:`RoomServices`)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from protocol.events import UserRef
+from protocol.frames import AnswerFrame, AskFrame, FrameError
+from server.config import Settings
+from server.live.ports import LiveState
+from server.metrics import Metrics
+from server.rooms.hub import Hub
+
+
+class TutorDesk(Protocol):
+    """What a member's frames ask of the tutor. A refusal is returned, never raised; a live
+    state outage raises ``LiveStateUnavailable``."""
+
+    async def ask(self, session_id: str, user: UserRef, frame: AskFrame) -> FrameError | None:
+        """Queue a question; it is answered in ``seq`` order with the session's other asks."""
+        ...
+
+    async def cancel(self, session_id: str, turn_id: str) -> None:
+        """Stop a turn, on whichever process runs it; an unknown turn is ignored."""
+        ...
+
+    async def answer(self, session_id: str, user: UserRef, frame: AnswerFrame) -> FrameError | None:
+        """Grade a quiz answer; only a learner's first answer to a quiz counts."""
+        ...
+
+
+class RoomServices(Protocol):
+    """The long-lived parts a room socket uses, built once per process."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def live(self) -> LiveState: ...
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def tutor(self) -> TutorDesk: ...
