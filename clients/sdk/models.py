@@ -36,7 +36,7 @@ class Session(Answer):
     id: int
     title: str
     topic_id: int | None
-    status: str
+    status: str  # a SessionStatus; a newer server may add others
     join_code: str
     owner_id: int
     created_at: datetime | None = None

@@ -19,6 +19,7 @@ from clients.cli.chat.views import LiveView, PlainView, View
 from clients.cli.runtime import fail, room_closed_message, signed_in_client, stdout
 from clients.sdk import Delivery, Room, RoomClosed
 from protocol.errors import CloseCode
+from protocol.sessions import SessionStatus
 
 if TYPE_CHECKING:
     from clients.sdk import StudyroomClient
@@ -48,7 +49,7 @@ async def chat(session_id: int | None, plain: bool, history: int) -> int:
                 fail("no current session: pass a SESSION_ID, or create or join a session first")
             session_id = current.id
         session = await client.session(session_id)
-        if session.status != "active":
+        if session.status != SessionStatus.ACTIVE:
             fail(f"session {session.id} has ended")
         console = stdout()
         view: View = PlainView(console) if plain or not console.is_terminal else LiveView(console)
