@@ -17,10 +17,9 @@ secret is there to be found.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ import pytest
 from server.tutor.prompt import PASSAGES_HEADING
 from server.tutor.tools import MAX_ARGUMENT_CHARS, MAX_CALLS_PER_TURN
 from tests.fakes.scripted_openai import ReceivedRequest, Script, ScriptedOpenAI, ToolCallStep
-from tests.support import Conn, Person, RoomKit
+from tests.support import Conn, Person, RoomKit, eventually
 
 SECRET = f"quokkaberry{uuid.uuid4().hex[:12]}"
 VICTIM_NOTES = f"""# Lab notebook
@@ -148,21 +147,6 @@ def tool_results(request: ReceivedRequest) -> list[str]:
     return [m["content"] for m in request.body["messages"] if m["role"] == "tool"]
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], timeout: float = 20.0
-) -> Any:
-    """Poll ``probe`` until ``check`` accepts its answer (the transcript and the progress
-    projection follow the room shortly after, not at once)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        answer = await probe()
-        if check(answer):
-            return answer
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"still not as expected: {answer!r}")
-        await asyncio.sleep(0.05)
-
-
 async def test_one_session_cannot_reach_another(kit: RoomKit, model: ScriptedOpenAI) -> None:
     victim = await study_side(kit, "victim", VICTIM_NOTES)
     attacker = await study_side(
@@ -185,7 +169,7 @@ async def test_one_session_cannot_reach_another(kit: RoomKit, model: ScriptedOpe
         return await kit.messages(victim.person, victim.session["id"])
 
     before = await eventually(
-        victim_transcript, lambda rows: any(r["type"] == "agent.done" for r in rows)
+        victim_transcript, lambda rows: any(r["type"] == "agent.done" for r in rows), 20.0
     )
     seen_by_victim = list(watching.events)
     first_attack_request = len(model.completion_requests())
@@ -282,6 +266,7 @@ async def test_one_session_cannot_reach_another(kit: RoomKit, model: ScriptedOpe
     mine = await eventually(
         lambda: kit.messages(attacker.person, attacker.session["id"]),
         lambda rows: sum(r["type"] == "agent.done" for r in rows) == 2,
+        20.0,
     )
     assert SECRET not in json.dumps(mine)
 
@@ -294,7 +279,7 @@ async def test_one_session_cannot_reach_another(kit: RoomKit, model: ScriptedOpe
         return sorted(c["concept"] for c in answer.json())
 
     expected = sorted(f"flood {i}" for i in range(ran))
-    await eventually(lambda: concepts(attacker), lambda found: found == expected)
+    await eventually(lambda: concepts(attacker), lambda found: found == expected, 20.0)
     assert await concepts(victim) == []
 
     # Nothing reached the victim's room or transcript.
