@@ -209,7 +209,7 @@ async def test_a_flood_gets_one_rate_limited_error_a_second_not_one_a_frame(
 
 
 async def test_a_binary_frame_is_refused_in_its_place_and_the_socket_goes_on(
-    make_server: Any, make_kit: Callable[[str], RoomKit]
+    backend: Any, make_server: Any, make_kit: Callable[[str], RoomKit]
 ) -> None:
     server = await make_server(**UNLIMITED)
     kit = make_kit(server.base_url)
@@ -226,8 +226,13 @@ async def test_a_binary_frame_is_refused_in_its_place_and_the_socket_goes_on(
         frame = await a.recv()
         if frame["type"] in ("chat", "error"):
             order.append(frame.get("text") or frame["code"])
-    assert order == ["one", "invalid_frame", "two"]
+    assert [x for x in order if x != "invalid_frame"] == ["one", "two"]
+    assert order.count("invalid_frame") == 1
     assert close_code(a) is None
+    if backend.name == "embedded":
+        # Fan-out in one process is immediate, so the error lands between the two chats; through
+        # Redis pub/sub it may overtake the first (as a pong may, above).
+        assert order == ["one", "invalid_frame", "two"]
 
 
 async def test_a_flood_of_binary_frames_is_rate_limited_like_any_other(
