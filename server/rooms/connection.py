@@ -215,12 +215,14 @@ class RoomConnection:
             message = await self._ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
+            # Every frame counts against the limit, binary ones too: a flood of them must
+            # not earn one error frame each.
+            if not self._bucket.take():
+                self._rate_limited()
+                continue
             text = message.get("text")
             if text is None:
                 self._refuse(FrameError(ErrorCode.INVALID_FRAME, "frames must be JSON text"))
-                continue
-            if not self._bucket.take():
-                self._rate_limited()
                 continue
             frame = parse_client_frame(text, max_text_chars=self._settings.chat_max_chars)
             if isinstance(frame, FrameError):
