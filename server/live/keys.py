@@ -17,7 +17,8 @@ class LiveKeys:
     prefix: str
 
     def _session(self, session_id: int, suffix: str) -> str:
-        # The decimal digits of the id, as the database has it: the same names as ever.
+        # An int renders as bare digits: never a brace to move the hash tag, and the very names
+        # that ids rendered with str() had, so upgraded deployments keep their live state.
         return f"{self.prefix}:room:{{{session_id}}}:{suffix}"
 
     def meta(self, session_id: int) -> str:
