@@ -16,57 +16,56 @@ OUTBOX_GROUP = "transcript"
 class LiveKeys:
     prefix: str
 
-    def _session(self, session_id: str, suffix: str) -> str:
-        # A brace inside the id would move the hash tag and split the session across slots.
-        if "{" in session_id or "}" in session_id:
-            raise ValueError(f"session id must not contain braces: {session_id!r}")
+    def _session(self, session_id: int, suffix: str) -> str:
+        # An int renders as bare digits: never a brace to move the hash tag, and the very names
+        # that ids rendered with str() had, so upgraded deployments keep their live state.
         return f"{self.prefix}:room:{{{session_id}}}:{suffix}"
 
-    def meta(self, session_id: str) -> str:
+    def meta(self, session_id: int) -> str:
         """Hash: ``epoch`` and ``head`` (the last seq assigned) of the session's log."""
         return self._session(session_id, "meta")
 
-    def log(self, session_id: str) -> str:
+    def log(self, session_id: int) -> str:
         """Stream of frames; entry id ``<seq>-0``, field ``d`` holds the frame."""
         return self._session(session_id, "log")
 
-    def channel(self, session_id: str) -> str:
+    def channel(self, session_id: int) -> str:
         """Pub/sub channel carrying each frame as it is appended."""
         return self._session(session_id, "events")
 
-    def turns(self, session_id: str) -> str:
+    def turns(self, session_id: int) -> str:
         """Sorted set: unanswered ask frames scored by their seq."""
         return self._session(session_id, "turns")
 
-    def tutor_lease(self, session_id: str) -> str:
+    def tutor_lease(self, session_id: int) -> str:
         """String: the process answering this session's asks; expires unless renewed."""
         return self._session(session_id, "tutor:lease")
 
-    def turn_started(self, session_id: str) -> str:
+    def turn_started(self, session_id: int) -> str:
         """String: seq of the ask being answered."""
         return self._session(session_id, "tutor:started")
 
-    def turn_cancel(self, session_id: str, turn_id: str) -> str:
+    def turn_cancel(self, session_id: int, turn_id: str) -> str:
         """String, present when a cancel of this turn was requested."""
         return self._session(session_id, f"tutor:cancel:{turn_id}")
 
-    def quizzes(self, session_id: str) -> str:
+    def quizzes(self, session_id: int) -> str:
         """Hash: quiz id -> answer key (JSON) of the quizzes the tutor posed."""
         return self._session(session_id, "tutor:quizzes")
 
-    def quiz_answers(self, session_id: str) -> str:
+    def quiz_answers(self, session_id: int) -> str:
         """Hash: ``<quiz id>:<user id>`` -> the choice of the user's first answer."""
         return self._session(session_id, "tutor:answers")
 
-    def cards(self, session_id: str) -> str:
+    def cards(self, session_id: int) -> str:
         """Hash: card id -> a learner's spaced-repetition card (JSON) as last reviewed here."""
         return self._session(session_id, "tutor:cards")
 
-    def session_asks(self, session_id: str) -> str:
+    def session_asks(self, session_id: int) -> str:
         """Hash ``tokens``/``stamp``: the session's ask bucket; gone once it has refilled."""
         return self._session(session_id, "limits:asks")
 
-    def session_tokens(self, session_id: str) -> str:
+    def session_tokens(self, session_id: int) -> str:
         """Integer: model tokens the session's turns spent."""
         return self._session(session_id, "limits:tokens")
 
@@ -78,23 +77,23 @@ class LiveKeys:
         """Integer: model tokens one user's asks spent on a day (days since the epoch)."""
         return f"{self.prefix}:user:{{{user_id}}}:limits:tokens:{day}"
 
-    def presence_expiry(self, session_id: str) -> str:
+    def presence_expiry(self, session_id: int) -> str:
         """Sorted set: connection id scored by its expiry (ms since the epoch, server clock)."""
         return self._session(session_id, "presence:expiry")
 
-    def presence_conn_user(self, session_id: str) -> str:
+    def presence_conn_user(self, session_id: int) -> str:
         """Hash: connection id -> user id."""
         return self._session(session_id, "presence:conn_user")
 
-    def presence_users(self, session_id: str) -> str:
+    def presence_users(self, session_id: int) -> str:
         """Hash: user id -> the user as JSON (``{"id", "name"}``)."""
         return self._session(session_id, "presence:users")
 
-    def presence_counts(self, session_id: str) -> str:
+    def presence_counts(self, session_id: int) -> str:
         """Hash: user id -> number of live connections."""
         return self._session(session_id, "presence:counts")
 
-    def presence(self, session_id: str) -> list[str]:
+    def presence(self, session_id: int) -> list[str]:
         """The presence keys in the order the presence scripts expect them."""
         return [
             self.presence_expiry(session_id),
@@ -103,7 +102,7 @@ class LiveKeys:
             self.presence_counts(session_id),
         ]
 
-    def session_keys(self, session_id: str) -> list[str]:
+    def session_keys(self, session_id: int) -> list[str]:
         """Every key of one session."""
         return [
             self.meta(session_id),

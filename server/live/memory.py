@@ -39,7 +39,7 @@ class _Log:
     def first_seq(self) -> int:
         return self.events[0].seq if self.events else self.head + 1
 
-    def notify(self, session_id: str, event: LoggedEvent) -> None:
+    def notify(self, session_id: int, event: LoggedEvent) -> None:
         # A listener's bug is its own: the event is stored and the others still get it.
         for listener in tuple(self.listeners):
             try:
@@ -76,10 +76,10 @@ class MemoryRoomLog:
         self._seed = seed
         self._outbox = outbox
         self._turns = turns
-        self._logs: dict[str, _Log] = {}
-        self._creating: dict[str, asyncio.Lock] = {}
+        self._logs: dict[int, _Log] = {}
+        self._creating: dict[int, asyncio.Lock] = {}
 
-    async def _log(self, session_id: str) -> _Log:
+    async def _log(self, session_id: int) -> _Log:
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
@@ -99,7 +99,7 @@ class MemoryRoomLog:
         return log
 
     async def append(
-        self, session_id: str, body: str, *, persist: bool, queue_turn: bool = False
+        self, session_id: int, body: str, *, persist: bool, queue_turn: bool = False
     ) -> LoggedEvent:
         log = await self._log(session_id)
         # From here to the end there is no await: numbering, storing and publishing are atomic.
@@ -121,24 +121,24 @@ class MemoryRoomLog:
                 del self._logs[session_id]
                 self._turns.forget(session_id)
 
-    async def signal(self, session_id: str, frame: str) -> None:
+    async def signal(self, session_id: int, frame: str) -> None:
         log = self._logs.get(session_id)
         if log is not None:
             log.notify(session_id, LoggedEvent(0, frame))
 
-    async def window(self, session_id: str) -> LogWindow:
+    async def window(self, session_id: int) -> LogWindow:
         log = await self._log(session_id)
         return LogWindow(log.epoch, log.first_seq(), log.head)
 
     async def read(
-        self, session_id: str, after_seq: int, limit: int | None = None
+        self, session_id: int, after_seq: int, limit: int | None = None
     ) -> list[LoggedEvent]:
         log = await self._log(session_id)
         start = max(0, after_seq + 1 - log.first_seq())
         stop = len(log.events) if limit is None else min(len(log.events), start + limit)
         return [log.events[i] for i in range(start, stop)]
 
-    async def subscribe(self, session_id: str, listener: Listener) -> Subscription:
+    async def subscribe(self, session_id: int, listener: Listener) -> Subscription:
         log = await self._log(session_id)
         log.listeners.append(listener)
         return _MemorySubscription(log, listener)
@@ -160,18 +160,18 @@ class MemoryPresence:
     def __init__(self, *, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl_s
         self._clock = clock
-        self._rooms: dict[str, dict[str, _Conn]] = {}
+        self._rooms: dict[int, dict[str, _Conn]] = {}
 
     def _user_conns(self, room: dict[str, _Conn], user_id: int) -> int:
         return sum(1 for conn in room.values() if conn.user.id == user_id)
 
-    async def join(self, session_id: str, conn_id: str, user: UserRef) -> bool:
+    async def join(self, session_id: int, conn_id: str, user: UserRef) -> bool:
         room = self._rooms.setdefault(session_id, {})
         first = self._user_conns(room, user.id) == 0
         room[conn_id] = _Conn(user, self._clock() + self._ttl)
         return first
 
-    async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
+    async def leave(self, session_id: int, conn_id: str) -> UserRef | None:
         room = self._rooms.get(session_id, {})
         conn = room.pop(conn_id, None)
         if conn is None:
@@ -181,14 +181,14 @@ class MemoryPresence:
             self._rooms.pop(session_id, None)
         return conn.user if last else None
 
-    async def heartbeat(self, session_id: str, conn_ids: list[str]) -> None:
+    async def heartbeat(self, session_id: int, conn_ids: list[str]) -> None:
         room = self._rooms.get(session_id, {})
         expires = self._clock() + self._ttl
         for conn_id in conn_ids:
             if conn_id in room:
                 room[conn_id].expires_at = expires
 
-    async def reap(self, session_id: str) -> list[UserRef]:
+    async def reap(self, session_id: int) -> list[UserRef]:
         room = self._rooms.get(session_id, {})
         now = self._clock()
         expired = [cid for cid, conn in room.items() if conn.expires_at <= now]
@@ -199,7 +199,7 @@ class MemoryPresence:
                 gone.append(user)
         return gone
 
-    async def members(self, session_id: str) -> list[UserRef]:
+    async def members(self, session_id: int) -> list[UserRef]:
         # Expired connections still count: only ``reap`` may drop them, as its caller
         # announces who left.
         users = {conn.user.id: conn.user for conn in self._rooms.get(session_id, {}).values()}
@@ -214,7 +214,7 @@ class MemoryOutbox:
         self._ready = asyncio.Event()
         self._counter = 0
 
-    def put(self, session_id: str, event: LoggedEvent) -> None:
+    def put(self, session_id: int, event: LoggedEvent) -> None:
         self._counter += 1
         self._items.append(OutboxItem(session_id, event.seq, event.data, str(self._counter)))
         self._ready.set()
@@ -242,15 +242,15 @@ class MemoryTutorState:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._asks: dict[str, list[LoggedEvent]] = {}
-        self._leases: dict[str, tuple[str, float]] = {}
-        self._started: dict[str, int] = {}
-        self._cancelled: set[tuple[str, str]] = set()
-        self._quizzes: dict[tuple[str, str], str] = {}
-        self._answers: dict[tuple[str, str, int], int] = {}
-        self._cards: dict[tuple[str, str], str] = {}
+        self._asks: dict[int, list[LoggedEvent]] = {}
+        self._leases: dict[int, tuple[str, float]] = {}
+        self._started: dict[int, int] = {}
+        self._cancelled: set[tuple[int, str]] = set()
+        self._quizzes: dict[tuple[int, str], str] = {}
+        self._answers: dict[tuple[int, str, int], int] = {}
+        self._cards: dict[tuple[int, str], str] = {}
 
-    def forget(self, session_id: str) -> None:
+    def forget(self, session_id: int) -> None:
         """Drop everything kept for a session whose log expired, as its Redis keys would."""
         self._asks.pop(session_id, None)
         self._leases.pop(session_id, None)
@@ -260,15 +260,15 @@ class MemoryTutorState:
         self._answers = {key: v for key, v in self._answers.items() if key[0] != session_id}
         self._cards = {key: v for key, v in self._cards.items() if key[0] != session_id}
 
-    def put(self, session_id: str, event: LoggedEvent) -> None:
+    def put(self, session_id: int, event: LoggedEvent) -> None:
         # Appends happen in seq order, so the list stays sorted.
         self._asks.setdefault(session_id, []).append(event)
 
-    async def head(self, session_id: str) -> LoggedEvent | None:
+    async def head(self, session_id: int) -> LoggedEvent | None:
         asks = self._asks.get(session_id)
         return asks[0] if asks else None
 
-    async def remove(self, session_id: str, seq: int) -> None:
+    async def remove(self, session_id: int, seq: int) -> None:
         asks = [e for e in self._asks.get(session_id, []) if e.seq != seq]
         if asks:
             self._asks[session_id] = asks
@@ -277,7 +277,7 @@ class MemoryTutorState:
         if self._started.get(session_id) == seq:
             del self._started[session_id]
 
-    async def acquire(self, session_id: str, owner: str, ttl_s: float) -> bool:
+    async def acquire(self, session_id: int, owner: str, ttl_s: float) -> bool:
         holder = self._leases.get(session_id)
         now = self._clock()
         if holder is None or holder[1] <= now or holder[0] == owner:
@@ -285,37 +285,37 @@ class MemoryTutorState:
             return True
         return False
 
-    async def renew(self, session_id: str, owner: str, ttl_s: float) -> bool:
+    async def renew(self, session_id: int, owner: str, ttl_s: float) -> bool:
         holder = self._leases.get(session_id)
         if holder is None or holder[0] != owner or holder[1] <= self._clock():
             return False
         self._leases[session_id] = (owner, self._clock() + ttl_s)
         return True
 
-    async def release(self, session_id: str, owner: str) -> None:
+    async def release(self, session_id: int, owner: str) -> None:
         holder = self._leases.get(session_id)
         if holder is not None and holder[0] == owner:
             del self._leases[session_id]
 
-    async def mark_started(self, session_id: str, seq: int) -> None:
+    async def mark_started(self, session_id: int, seq: int) -> None:
         self._started[session_id] = seq
 
-    async def started(self, session_id: str) -> int | None:
+    async def started(self, session_id: int) -> int | None:
         return self._started.get(session_id)
 
-    async def request_cancel(self, session_id: str, turn_id: str) -> None:
+    async def request_cancel(self, session_id: int, turn_id: str) -> None:
         self._cancelled.add((session_id, turn_id))
 
-    async def cancel_requested(self, session_id: str, turn_id: str) -> bool:
+    async def cancel_requested(self, session_id: int, turn_id: str) -> bool:
         return (session_id, turn_id) in self._cancelled
 
-    async def put_quiz(self, session_id: str, quiz_id: str, key: str) -> None:
+    async def put_quiz(self, session_id: int, quiz_id: str, key: str) -> None:
         self._quizzes[session_id, quiz_id] = key
 
-    async def get_quiz(self, session_id: str, quiz_id: str) -> str | None:
+    async def get_quiz(self, session_id: int, quiz_id: str) -> str | None:
         return self._quizzes.get((session_id, quiz_id))
 
-    async def claim_answer(self, session_id: str, quiz_id: str, user_id: int, choice: int) -> bool:
+    async def claim_answer(self, session_id: int, quiz_id: str, user_id: int, choice: int) -> bool:
         # No await between the check and the write: one event loop makes it atomic.
         key = (session_id, quiz_id, user_id)
         if key in self._answers:
@@ -323,10 +323,10 @@ class MemoryTutorState:
         self._answers[key] = choice
         return True
 
-    async def put_card(self, session_id: str, card_id: str, card: str) -> None:
+    async def put_card(self, session_id: int, card_id: str, card: str) -> None:
         self._cards[session_id, card_id] = card
 
-    async def get_card(self, session_id: str, card_id: str) -> str | None:
+    async def get_card(self, session_id: int, card_id: str) -> str | None:
         return self._cards.get((session_id, card_id))
 
 

@@ -41,7 +41,7 @@ class LoggedEvent:
 
 
 # Given a session id, the highest seq the durable transcript holds for it (0 if none).
-SeedSource = Callable[[str], Awaitable[int]]
+SeedSource = Callable[[int], Awaitable[int]]
 Listener = Callable[[LoggedEvent], None]
 
 
@@ -51,7 +51,7 @@ class Subscription(Protocol):
 
 class RoomLog(Protocol):
     async def append(
-        self, session_id: str, body: str, *, persist: bool, queue_turn: bool = False
+        self, session_id: int, body: str, *, persist: bool, queue_turn: bool = False
     ) -> LoggedEvent:
         """Number ``body`` (an encoded event without seq), store it, publish it.
 
@@ -63,7 +63,7 @@ class RoomLog(Protocol):
         """
         ...
 
-    async def signal(self, session_id: str, frame: str) -> None:
+    async def signal(self, session_id: int, frame: str) -> None:
         """Send an ephemeral frame to the session's subscribers everywhere, unnumbered.
 
         Listeners receive it as a ``LoggedEvent`` with ``seq == 0``; it is not stored, and a
@@ -71,17 +71,17 @@ class RoomLog(Protocol):
         """
         ...
 
-    async def window(self, session_id: str) -> LogWindow:
+    async def window(self, session_id: int) -> LogWindow:
         """The epoch and the range of events held; creates an empty log if there is none."""
         ...
 
     async def read(
-        self, session_id: str, after_seq: int, limit: int | None = None
+        self, session_id: int, after_seq: int, limit: int | None = None
     ) -> list[LoggedEvent]:
         """Held events with ``seq > after_seq`` in order, at most ``limit`` of them."""
         ...
 
-    async def subscribe(self, session_id: str, listener: Listener) -> Subscription:
+    async def subscribe(self, session_id: int, listener: Listener) -> Subscription:
         """Call ``listener`` with this session's new events, in seq order, from any process.
 
         The listener runs on the event loop and must not block. One that raises is logged and
@@ -105,23 +105,23 @@ class Presence(Protocol):
     connections; a connection past its TTL stays until someone reaps it.
     """
 
-    async def join(self, session_id: str, conn_id: str, user: UserRef) -> bool:
+    async def join(self, session_id: int, conn_id: str, user: UserRef) -> bool:
         """Add a connection; True if it is the user's first in this session."""
         ...
 
-    async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
+    async def leave(self, session_id: int, conn_id: str) -> UserRef | None:
         """Remove a connection; the user if it was their last, else None."""
         ...
 
-    async def heartbeat(self, session_id: str, conn_ids: list[str]) -> None:
+    async def heartbeat(self, session_id: int, conn_ids: list[str]) -> None:
         """Keep these connections alive for another TTL."""
         ...
 
-    async def reap(self, session_id: str) -> list[UserRef]:
+    async def reap(self, session_id: int) -> list[UserRef]:
         """Drop expired connections; the users who thereby left."""
         ...
 
-    async def members(self, session_id: str) -> list[UserRef]:
+    async def members(self, session_id: int) -> list[UserRef]:
         """Users with at least one connection that has not been reaped, ordered by id.
 
         Removes nothing, not even expired connections: a caller that wants them gone calls
@@ -132,7 +132,7 @@ class Presence(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    session_id: str
+    session_id: int
     seq: int
     data: str
     receipt: str
@@ -166,47 +166,47 @@ class TutorState(Protocol):
     ``started`` but never removed, and reports it interrupted.
     """
 
-    async def head(self, session_id: str) -> LoggedEvent | None:
+    async def head(self, session_id: int) -> LoggedEvent | None:
         """The oldest unanswered ask (its frame), or None."""
         ...
 
-    async def remove(self, session_id: str, seq: int) -> None:
+    async def remove(self, session_id: int, seq: int) -> None:
         """The ask with this seq is answered (or given up); also forgets its start mark."""
         ...
 
-    async def acquire(self, session_id: str, owner: str, ttl_s: float) -> bool:
+    async def acquire(self, session_id: int, owner: str, ttl_s: float) -> bool:
         """Take the session's lease if nobody holds it; True if ``owner`` holds it now."""
         ...
 
-    async def renew(self, session_id: str, owner: str, ttl_s: float) -> bool:
+    async def renew(self, session_id: int, owner: str, ttl_s: float) -> bool:
         """Extend the lease; False if ``owner`` no longer holds it."""
         ...
 
-    async def release(self, session_id: str, owner: str) -> None:
+    async def release(self, session_id: int, owner: str) -> None:
         """Give the lease up, if ``owner`` holds it."""
         ...
 
-    async def mark_started(self, session_id: str, seq: int) -> None:
+    async def mark_started(self, session_id: int, seq: int) -> None:
         """Record that the ask with this seq is being answered."""
         ...
 
-    async def started(self, session_id: str) -> int | None:
+    async def started(self, session_id: int) -> int | None:
         """The seq marked started and not yet removed, if any."""
         ...
 
-    async def request_cancel(self, session_id: str, turn_id: str) -> None:
+    async def request_cancel(self, session_id: int, turn_id: str) -> None:
         """Ask whichever process runs (or will run) this turn to stop it."""
         ...
 
-    async def cancel_requested(self, session_id: str, turn_id: str) -> bool: ...
+    async def cancel_requested(self, session_id: int, turn_id: str) -> bool: ...
 
-    async def put_quiz(self, session_id: str, quiz_id: str, key: str) -> None:
+    async def put_quiz(self, session_id: int, quiz_id: str, key: str) -> None:
         """Keep a quiz's answer key (JSON) where any process can grade answers to it."""
         ...
 
-    async def get_quiz(self, session_id: str, quiz_id: str) -> str | None: ...
+    async def get_quiz(self, session_id: int, quiz_id: str) -> str | None: ...
 
-    async def claim_answer(self, session_id: str, quiz_id: str, user_id: int, choice: int) -> bool:
+    async def claim_answer(self, session_id: int, quiz_id: str, user_id: int, choice: int) -> bool:
         """Record ``user_id``'s answer to a quiz; True only for their first, on any process.
 
         Atomic: of concurrent claims by one user on one quiz exactly one returns True, and a
@@ -214,11 +214,11 @@ class TutorState(Protocol):
         """
         ...
 
-    async def put_card(self, session_id: str, card_id: str, card: str) -> None:
+    async def put_card(self, session_id: int, card_id: str, card: str) -> None:
         """Keep a learner's spaced-repetition card (JSON) as this session last reviewed it."""
         ...
 
-    async def get_card(self, session_id: str, card_id: str) -> str | None: ...
+    async def get_card(self, session_id: int, card_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +232,7 @@ class UserAsks:
 class SessionAsks:
     """The token bucket of one session's asks, whoever asks."""
 
-    session_id: str
+    session_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +247,7 @@ class UserTokens:
 class SessionTokens:
     """Model tokens one session's turns spent."""
 
-    session_id: str
+    session_id: int
 
 
 AskBucket = UserAsks | SessionAsks

@@ -34,12 +34,12 @@ _BACKOFF_MIN_S = 0.05
 _BACKOFF_MAX_S = 2.0
 
 # Given a session id, its newest logged event, if any.
-Newest = Callable[[str], Awaitable[LoggedEvent | None]]
+Newest = Callable[[int], Awaitable[LoggedEvent | None]]
 
 
 @dataclass(eq=False)
 class _Channel:
-    session_id: str
+    session_id: int
     confirmed: asyncio.Future[None]
     listeners: list[Listener] = field(default_factory=list)
 
@@ -76,7 +76,7 @@ class Fanout:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def add(self, session_id: str, channel: str, listener: Listener) -> Subscription:
+    async def add(self, session_id: int, channel: str, listener: Listener) -> Subscription:
         """Returns once Redis confirmed the subscription: later publishes are delivered."""
         if self._closed:
             raise LiveStateUnavailable("the room log is closed")

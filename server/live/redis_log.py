@@ -71,11 +71,11 @@ class RedisRoomLog:
         )
         self._create = load_script(client, "log_create.lua")
         self._window = load_script(client, "log_window.lua")
-        self._creating: dict[str, asyncio.Task[None]] = {}
+        self._creating: dict[int, asyncio.Task[None]] = {}
         self._fanout = Fanout(client.connection_pool, self._newest)
 
     async def append(
-        self, session_id: str, body: str, *, persist: bool, queue_turn: bool = False
+        self, session_id: int, body: str, *, persist: bool, queue_turn: bool = False
     ) -> LoggedEvent:
         # The script splices seq into the body as protocol's encode_with_seq does.
         check_event_body(body)
@@ -104,7 +104,7 @@ class RedisRoomLog:
             await self._ensure_log(session_id)
         raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
 
-    async def signal(self, session_id: str, frame: str) -> None:
+    async def signal(self, session_id: int, frame: str) -> None:
         channel, message = self._keys.channel(session_id), SIGNAL_MARK + frame
         async with unavailable(self._timeout_s):
             if self._pipe is None:
@@ -112,7 +112,7 @@ class RedisRoomLog:
             else:
                 await self._pipe.execute("PUBLISH", channel, message)
 
-    async def window(self, session_id: str) -> LogWindow:
+    async def window(self, session_id: int) -> LogWindow:
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
         for _ in range(_CREATE_ATTEMPTS):
             async with unavailable(self._timeout_s):
@@ -124,7 +124,7 @@ class RedisRoomLog:
             await self._ensure_log(session_id)
         raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
 
-    async def _ensure_log(self, session_id: str) -> None:
+    async def _ensure_log(self, session_id: int) -> None:
         # One creation per session at a time in this process: each asks the seed source.
         task = self._creating.get(session_id)
         if task is None:
@@ -133,21 +133,21 @@ class RedisRoomLog:
             task.add_done_callback(lambda done: self._created(session_id, done))
         await asyncio.shield(task)
 
-    def _created(self, session_id: str, task: asyncio.Task[None]) -> None:
+    def _created(self, session_id: int, task: asyncio.Task[None]) -> None:
         if self._creating.get(session_id) is task:
             del self._creating[session_id]
         if not task.cancelled():
             # Every waiter may have been cancelled; the error is theirs, not the loop's.
             task.exception()
 
-    async def _create_log(self, session_id: str) -> None:
+    async def _create_log(self, session_id: int) -> None:
         head = await self._seed(session_id)
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
         async with unavailable(self._timeout_s):
             await self._create(keys=keys, args=[secrets.token_hex(8), head, self._idle_ttl_s])
 
     async def read(
-        self, session_id: str, after_seq: int, limit: int | None = None
+        self, session_id: int, after_seq: int, limit: int | None = None
     ) -> list[LoggedEvent]:
         if limit is not None and limit <= 0:
             return []
@@ -159,13 +159,13 @@ class RedisRoomLog:
             for entry_id, fields in stream_entries(reply)
         ]
 
-    async def _newest(self, session_id: str) -> LoggedEvent | None:
+    async def _newest(self, session_id: int) -> LoggedEvent | None:
         reply = await self._client.xrevrange(self._keys.log(session_id), "+", "-", 1)
         for entry_id, fields in stream_entries(reply):
             return LoggedEvent(entry_seq(entry_id), fields["d"])
         return None
 
-    async def subscribe(self, session_id: str, listener: Listener) -> Subscription:
+    async def subscribe(self, session_id: int, listener: Listener) -> Subscription:
         """Returns once Redis confirmed the subscription: later appends are delivered."""
         return await self._fanout.add(session_id, self._keys.channel(session_id), listener)
 

@@ -239,7 +239,7 @@ class RedisOutbox:
             if not fields:
                 lost.append(entry_id)
                 continue
-            items.append(OutboxItem(fields["s"], int(fields["q"]), fields["d"], entry_id))
+            items.append(OutboxItem(int(fields["s"]), int(fields["q"]), fields["d"], entry_id))
         if lost:
             # Only the MAXLEN safety bound deletes unacknowledged entries.
             log.error("%d outbox entries were trimmed before the transcript stored them", len(lost))

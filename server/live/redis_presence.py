@@ -38,7 +38,7 @@ class RedisPresence:
         self._heartbeat = load_script(client, "presence_lib.lua", "presence_heartbeat.lua")
         self._reap = load_script(client, "presence_lib.lua", "presence_reap.lua")
 
-    async def join(self, session_id: str, conn_id: str, user: UserRef) -> bool:
+    async def join(self, session_id: int, conn_id: str, user: UserRef) -> bool:
         args: list[str | int] = [
             conn_id,
             user.id,
@@ -50,24 +50,24 @@ class RedisPresence:
             first = await self._join(keys=self._keys.presence(session_id), args=args)
         return bool(first)
 
-    async def leave(self, session_id: str, conn_id: str) -> UserRef | None:
+    async def leave(self, session_id: int, conn_id: str) -> UserRef | None:
         async with unavailable(self._timeout_s):
             user = await self._leave(keys=self._keys.presence(session_id), args=[conn_id])
         return UserRef.model_validate_json(user) if user else None
 
-    async def heartbeat(self, session_id: str, conn_ids: list[str]) -> None:
+    async def heartbeat(self, session_id: int, conn_ids: list[str]) -> None:
         if not conn_ids:
             return
         args: list[str | int] = [self._ttl_ms, self._key_ttl_s, *conn_ids]
         async with unavailable(self._timeout_s):
             await self._heartbeat(keys=self._keys.presence(session_id), args=args)
 
-    async def reap(self, session_id: str) -> list[UserRef]:
+    async def reap(self, session_id: int) -> list[UserRef]:
         async with unavailable(self._timeout_s):
             users = await self._reap(keys=self._keys.presence(session_id))
         return [UserRef.model_validate_json(user) for user in users]
 
-    async def members(self, session_id: str) -> list[UserRef]:
+    async def members(self, session_id: int) -> list[UserRef]:
         # Expired connections still count: only ``reap`` may drop them, as its caller
         # announces who left.
         async with unavailable(self._timeout_s):

@@ -49,7 +49,7 @@ class RedisTutorState:
         self._release = client.register_script(_RELEASE)
         self._remove = client.register_script(_REMOVE)
 
-    async def head(self, session_id: str) -> LoggedEvent | None:
+    async def head(self, session_id: int) -> LoggedEvent | None:
         async with unavailable(self._timeout_s):
             reply = await self._client.zrange(self._keys.turns(session_id), 0, 0, withscores=True)
         if not reply:
@@ -58,59 +58,59 @@ class RedisTutorState:
         data = frame.decode() if isinstance(frame, bytes) else str(frame)
         return LoggedEvent(int(score), data)
 
-    async def remove(self, session_id: str, seq: int) -> None:
+    async def remove(self, session_id: int, seq: int) -> None:
         keys = [self._keys.turns(session_id), self._keys.turn_started(session_id)]
         async with unavailable(self._timeout_s):
             await self._remove(keys=keys, args=[seq])
 
-    async def acquire(self, session_id: str, owner: str, ttl_s: float) -> bool:
+    async def acquire(self, session_id: int, owner: str, ttl_s: float) -> bool:
         key = self._keys.tutor_lease(session_id)
         async with unavailable(self._timeout_s):
             if await self._client.set(key, owner, nx=True, px=_ms(ttl_s)):
                 return True
             return await self.renew(session_id, owner, ttl_s)
 
-    async def renew(self, session_id: str, owner: str, ttl_s: float) -> bool:
+    async def renew(self, session_id: int, owner: str, ttl_s: float) -> bool:
         async with unavailable(self._timeout_s):
             done = await self._renew(
                 keys=[self._keys.tutor_lease(session_id)], args=[owner, _ms(ttl_s)]
             )
         return bool(done)
 
-    async def release(self, session_id: str, owner: str) -> None:
+    async def release(self, session_id: int, owner: str) -> None:
         async with unavailable(self._timeout_s):
             await self._release(keys=[self._keys.tutor_lease(session_id)], args=[owner])
 
-    async def mark_started(self, session_id: str, seq: int) -> None:
+    async def mark_started(self, session_id: int, seq: int) -> None:
         async with unavailable(self._timeout_s):
             await self._client.set(self._keys.turn_started(session_id), seq, ex=self._idle_ttl_s)
 
-    async def started(self, session_id: str) -> int | None:
+    async def started(self, session_id: int) -> int | None:
         async with unavailable(self._timeout_s):
             value = await self._client.get(self._keys.turn_started(session_id))
         return None if value is None else int(value)
 
-    async def request_cancel(self, session_id: str, turn_id: str) -> None:
+    async def request_cancel(self, session_id: int, turn_id: str) -> None:
         async with unavailable(self._timeout_s):
             await self._client.set(self._keys.turn_cancel(session_id, turn_id), 1, ex=3600)
 
-    async def cancel_requested(self, session_id: str, turn_id: str) -> bool:
+    async def cancel_requested(self, session_id: int, turn_id: str) -> bool:
         async with unavailable(self._timeout_s):
             return bool(await self._client.exists(self._keys.turn_cancel(session_id, turn_id)))
 
-    async def put_quiz(self, session_id: str, quiz_id: str, key: str) -> None:
+    async def put_quiz(self, session_id: int, quiz_id: str, key: str) -> None:
         async with unavailable(self._timeout_s):
             await self._client.hset(self._keys.quizzes(session_id), quiz_id, key)
             await self._client.expire(self._keys.quizzes(session_id), self._idle_ttl_s)
 
-    async def get_quiz(self, session_id: str, quiz_id: str) -> str | None:
+    async def get_quiz(self, session_id: int, quiz_id: str) -> str | None:
         async with unavailable(self._timeout_s):
             value = await self._client.hget(self._keys.quizzes(session_id), quiz_id)
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
 
-    async def claim_answer(self, session_id: str, quiz_id: str, user_id: int, choice: int) -> bool:
+    async def claim_answer(self, session_id: int, quiz_id: str, user_id: int, choice: int) -> bool:
         key = self._keys.quiz_answers(session_id)
         # HSETNX is the atomic first-writer-wins; one transaction with the expiry, so no claim
         # outlives the session's quizzes.
@@ -120,14 +120,14 @@ class RedisTutorState:
             first, _ = await pipe.execute()
         return bool(first)
 
-    async def put_card(self, session_id: str, card_id: str, card: str) -> None:
+    async def put_card(self, session_id: int, card_id: str, card: str) -> None:
         key = self._keys.cards(session_id)
         async with unavailable(self._timeout_s), self._client.pipeline(transaction=True) as pipe:
             pipe.hset(key, card_id, card)
             pipe.expire(key, self._idle_ttl_s)
             await pipe.execute()
 
-    async def get_card(self, session_id: str, card_id: str) -> str | None:
+    async def get_card(self, session_id: int, card_id: str) -> str | None:
         async with unavailable(self._timeout_s):
             value = await self._client.hget(self._keys.cards(session_id), card_id)
         if value is None:

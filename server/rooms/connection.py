@@ -66,7 +66,7 @@ class RoomConnection:
         self._services = services
         self._settings = services.settings
         self._hub = services.hub
-        self._session_id = str(session_id)
+        self._session_id = session_id
         self._user = user
         self._topic = topic
         self._member = Member(self._session_id, user, self._settings.send_queue_max)
@@ -111,7 +111,7 @@ class RoomConnection:
         await hub.join(self._member)
         members = await hub.members(self._session_id)
         welcome = welcome_frame(
-            session_id=int(self._session_id),
+            session_id=self._session_id,
             user=self._user,
             members=members,
             topic=self._topic,

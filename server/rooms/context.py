@@ -20,15 +20,15 @@ class TutorDesk(Protocol):
     """What a member's frames ask of the tutor. A refusal is returned, never raised; a live
     state outage raises ``LiveStateUnavailable``."""
 
-    async def ask(self, session_id: str, user: UserRef, frame: AskFrame) -> FrameError | None:
+    async def ask(self, session_id: int, user: UserRef, frame: AskFrame) -> FrameError | None:
         """Queue a question; it is answered in ``seq`` order with the session's other asks."""
         ...
 
-    async def cancel(self, session_id: str, turn_id: str) -> None:
+    async def cancel(self, session_id: int, turn_id: str) -> None:
         """Stop a turn, on whichever process runs it; an unknown turn is ignored."""
         ...
 
-    async def answer(self, session_id: str, user: UserRef, frame: AnswerFrame) -> FrameError | None:
+    async def answer(self, session_id: int, user: UserRef, frame: AnswerFrame) -> FrameError | None:
         """Grade a quiz answer; only a learner's first answer to a quiz counts."""
         ...
 

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class _Room:
-    session_id: str
+    session_id: int
     members: set[Member] = field(default_factory=set)
     subscription: Subscription | None = None
     epoch: str = ""
@@ -50,16 +50,16 @@ class Hub:
         self._settings = settings
         self._live = live
         self._metrics = metrics
-        self._rooms: dict[str, _Room] = {}
+        self._rooms: dict[int, _Room] = {}
         self._where: dict[Member, _Room] = {}
-        self._opening: dict[str, asyncio.Lock] = {}
+        self._opening: dict[int, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
 
     # -- publishing -----------------------------------------------------------------------
 
     async def publish(
-        self, session_id: int | str, event: RoomEvent, *, queue_turn: bool = False
+        self, session_id: int, event: RoomEvent, *, queue_turn: bool = False
     ) -> LoggedEvent:
         """Append ``event`` to the session's log; every member on every process receives it.
 
@@ -68,12 +68,12 @@ class Hub:
         """
         persist = event.type not in TRANSIENT_EVENT_TYPES
         logged = await self._live.log.append(
-            str(session_id), encode_event(event), persist=persist, queue_turn=queue_turn
+            session_id, encode_event(event), persist=persist, queue_turn=queue_turn
         )
         self._metrics.events_appended.labels(event.type).inc()
         return logged
 
-    async def signal(self, session_id: str, frame: str) -> None:
+    async def signal(self, session_id: int, frame: str) -> None:
         """Send an ephemeral frame (no seq, not logged) to the session's members everywhere."""
         await self._live.log.signal(session_id, frame)
 
@@ -113,7 +113,7 @@ class Hub:
             with contextlib.suppress(LiveStateUnavailable):
                 await subscription.close()
 
-    async def _open(self, session_id: str) -> _Room:
+    async def _open(self, session_id: int) -> _Room:
         room = self._rooms.get(session_id)
         if room is not None:
             return room
@@ -215,7 +215,7 @@ class Hub:
 
     # -- presence -------------------------------------------------------------------------
 
-    async def announce_departures(self, session_id: str) -> None:
+    async def announce_departures(self, session_id: int) -> None:
         """Emit ``presence leave`` for connections whose heartbeat stopped (a dead process)."""
         for user in await self._live.presence.reap(session_id):
             await self.publish(session_id, PresenceEvent(event="leave", user=user, ts=now_iso()))
@@ -233,11 +233,11 @@ class Hub:
                 member.session_id, PresenceEvent(event="leave", user=user, ts=now_iso())
             )
 
-    def local_sessions(self) -> list[str]:
+    def local_sessions(self) -> list[int]:
         """Sessions with members connected to this process."""
         return list(self._rooms)
 
-    async def members(self, session_id: str) -> list[UserRef]:
+    async def members(self, session_id: int) -> list[UserRef]:
         return await self._live.presence.members(session_id)
 
     def start(self) -> None:

@@ -43,7 +43,7 @@ class Member:
         "user",
     )
 
-    def __init__(self, session_id: str, user: UserRef, queue_max: int) -> None:
+    def __init__(self, session_id: int, user: UserRef, queue_max: int) -> None:
         self.session_id = session_id
         self.user = user
         self.conn_id = secrets.token_hex(8)

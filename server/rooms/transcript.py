@@ -39,7 +39,7 @@ class TranscriptStore:
     def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
         self._db = db
 
-    async def max_seq(self, session_id: str) -> int:
+    async def max_seq(self, session_id: int) -> int:
         """Seed for a (re)created room log; see :data:`EPOCH_GAP`.
 
         Raises :class:`LiveStateUnavailable` when the database cannot say: a log must not be
@@ -49,7 +49,7 @@ class TranscriptStore:
             async with self._db() as db:
                 top = await db.scalar(
                     select(func.max(TranscriptEvent.seq)).where(
-                        TranscriptEvent.session_id == int(session_id)
+                        TranscriptEvent.session_id == session_id
                     )
                 )
         except Exception as exc:
@@ -80,7 +80,7 @@ def _row(item: OutboxItem) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError):
         created = datetime.now(UTC)
     return {
-        "session_id": int(item.session_id),
+        "session_id": item.session_id,
         "seq": item.seq,
         "type": str(body.get("type", ""))[:32],
         "user_id": user_id if isinstance(user_id, int) else None,

@@ -37,7 +37,7 @@ class AskPolicy:
         self._session_budget = settings.tutor_session_token_budget
         self._user_budget = settings.tutor_user_token_budget
 
-    async def admit(self, session_id: str, user: UserRef) -> FrameError | None:
+    async def admit(self, session_id: int, user: UserRef) -> FrameError | None:
         """Spend one ask of the user's and the session's rates; the refusal if over a limit.
 
         A refused ask spends nothing. Raises ``LiveStateUnavailable`` if the counters cannot be
@@ -57,7 +57,7 @@ class AskPolicy:
             return FrameError(ErrorCode.RATE_LIMITED, "this room asks too fast; wait a little")
         return None
 
-    async def charge(self, session_id: str, user_id: int, tokens: int) -> None:
+    async def charge(self, session_id: int, user_id: int, tokens: int) -> None:
         """Count a finished turn's tokens against the session's and the asker's budgets."""
         day = _day(self._clock())
         await self._limits.charge(SessionTokens(session_id), tokens)

@@ -28,12 +28,12 @@ _GOALS_SHOWN = 20
 
 
 async def session_topic(
-    db: async_sessionmaker[AsyncSession], session_id: str
+    db: async_sessionmaker[AsyncSession], session_id: int
 ) -> dict[str, Any] | None:
     """The session's topic as room frames carry it; None without one or without a database."""
     try:
         async with db() as session:
-            study = await session.get(StudySession, int(session_id))
+            study = await session.get(StudySession, session_id)
             if study is None or study.topic_id is None:
                 return None
             topic = await session.get(Topic, study.topic_id)
@@ -58,7 +58,7 @@ class PromptContext:
         self._search = search
         self._history_events = history_events
 
-    async def topic(self, session_id: str) -> dict[str, Any] | None:
+    async def topic(self, session_id: int) -> dict[str, Any] | None:
         return await session_topic(self._db, session_id)
 
     async def messages(
@@ -83,13 +83,13 @@ class PromptContext:
         messages.append(Message("user", f"{ask.user.name}: {ask.text}", name=ask.user.name))
         return messages
 
-    async def _goals(self, session_id: str, topic: dict[str, Any]) -> list[str]:
+    async def _goals(self, session_id: int, topic: dict[str, Any]) -> list[str]:
         """The session members' goals on the topic, as one line each."""
         query = (
             select(User.display_name, Goal.title, Goal.metric, Goal.target, Goal.due_date)
             .join(Membership, Membership.user_id == Goal.user_id)
             .join(User, User.id == Goal.user_id)
-            .where(Membership.session_id == int(session_id), Goal.topic_id == int(topic["id"]))
+            .where(Membership.session_id == session_id, Goal.topic_id == int(topic["id"]))
             .order_by(Goal.id)
             .limit(_GOALS_SHOWN)
         )

@@ -36,9 +36,9 @@ class QuizGrader:
         self._db = db
         self._mastery = LiveMastery(state, db)
         # Only learners being graded right now: an entry goes when its last answer is done.
-        self._grading: dict[tuple[str, int], _Turn] = {}
+        self._grading: dict[tuple[int, int], _Turn] = {}
 
-    async def answer(self, session_id: str, user: UserRef, frame: AnswerFrame) -> FrameError | None:
+    async def answer(self, session_id: int, user: UserRef, frame: AnswerFrame) -> FrameError | None:
         """Grade ``user``'s answer; a refusal (unknown quiz, bad choice, second answer) is
         returned, not raised."""
         key = (session_id, user.id)
@@ -52,7 +52,7 @@ class QuizGrader:
             if turn.waiting == 0:
                 del self._grading[key]
 
-    async def _grade(self, session_id: str, user: UserRef, frame: AnswerFrame) -> FrameError | None:
+    async def _grade(self, session_id: int, user: UserRef, frame: AnswerFrame) -> FrameError | None:
         raw = await self._state.get_quiz(session_id, frame.quiz_id)
         if raw is None:
             return FrameError(ErrorCode.NOT_FOUND, "no such quiz in this session")

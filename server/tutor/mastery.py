@@ -27,7 +27,7 @@ class LiveMastery:
         self._db = db
 
     async def review(
-        self, session_id: str, user_id: int, topic_id: int | None, concept: str, correct: bool
+        self, session_id: int, user_id: int, topic_id: int | None, concept: str, correct: bool
     ) -> float:
         """Review the learner's card on ``concept`` with this answer; the mastery after it.
 

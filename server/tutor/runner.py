@@ -55,12 +55,12 @@ class TurnRunner:
         self._metrics = metrics
         self._owner = owner
         # Only sessions being drained and turns running here: entries leave when they end.
-        self._drains: dict[str, asyncio.Task[None]] = {}
+        self._drains: dict[int, asyncio.Task[None]] = {}
         self._running: dict[str, Ask] = {}
         self._cancels: dict[str, asyncio.Event] = {}
         self._watch: asyncio.Task[None] | None = None
 
-    def kick(self, session_id: str) -> None:
+    def kick(self, session_id: int) -> None:
         """Make sure this process tries to answer the session's queued asks."""
         task = self._drains.get(session_id)
         if task is None or task.done():
@@ -68,11 +68,11 @@ class TurnRunner:
             self._drains[session_id] = task
             task.add_done_callback(lambda done: self._forget_drain(session_id, done))
 
-    def _forget_drain(self, session_id: str, task: asyncio.Task[None]) -> None:
+    def _forget_drain(self, session_id: int, task: asyncio.Task[None]) -> None:
         if self._drains.get(session_id) is task:
             del self._drains[session_id]
 
-    async def cancel(self, session_id: str, turn_id: str) -> None:
+    async def cancel(self, session_id: int, turn_id: str) -> None:
         """Stop a turn, here or on whichever process runs it (or will run it)."""
         local = self._cancels.get(turn_id)
         if local is not None:
@@ -80,7 +80,7 @@ class TurnRunner:
             return
         await self._state.request_cancel(session_id, turn_id)
 
-    async def _drain(self, session_id: str) -> None:
+    async def _drain(self, session_id: int) -> None:
         lease_s = self._settings.tutor_lease_s
         try:
             # An ask queued just as the previous holder found the queue empty and let go would
@@ -98,7 +98,7 @@ class TurnRunner:
         except Exception:
             log.exception("tutor of session %s failed", session_id)
 
-    async def _answer_queue(self, session_id: str) -> None:
+    async def _answer_queue(self, session_id: int) -> None:
         while (head := await self._state.head(session_id)) is not None:
             ask = _parse_ask(session_id, head)
             if await self._state.started(session_id) == head.seq:
@@ -225,7 +225,7 @@ class TurnRunner:
                 await self._state.remove(ask.session_id, ask.seq)
 
 
-def _parse_ask(session_id: str, event: LoggedEvent) -> Ask:
+def _parse_ask(session_id: int, event: LoggedEvent) -> Ask:
     body = json.loads(event.data)
     user = UserRef.model_validate(body["user"])
     return Ask(session_id, event.seq, str(body["turn_id"]), user, str(body["text"]))

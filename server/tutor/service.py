@@ -62,7 +62,7 @@ class TutorService:
             owner=owner,
         )
 
-    async def ask(self, session_id: str, user: UserRef, frame: AskFrame) -> FrameError | None:
+    async def ask(self, session_id: int, user: UserRef, frame: AskFrame) -> FrameError | None:
         """Queue a question for the tutor; a refusal is returned, not raised."""
         refused = await self._policy.admit(session_id, user)
         if refused is not None:
@@ -78,15 +78,15 @@ class TutorService:
         self._runner.kick(session_id)
         return None
 
-    async def cancel(self, session_id: str, turn_id: str) -> None:
+    async def cancel(self, session_id: int, turn_id: str) -> None:
         """Stop a turn, here or on whichever process runs it (or will run it)."""
         await self._runner.cancel(session_id, turn_id)
 
-    async def answer(self, session_id: str, user: UserRef, frame: AnswerFrame) -> FrameError | None:
+    async def answer(self, session_id: int, user: UserRef, frame: AnswerFrame) -> FrameError | None:
         """Grade a quiz answer; a refusal is returned, not raised."""
         return await self._grader.answer(session_id, user, frame)
 
-    def kick(self, session_id: str) -> None:
+    def kick(self, session_id: int) -> None:
         """Make sure this process tries to answer the session's queued asks."""
         self._runner.kick(session_id)
 

@@ -90,7 +90,7 @@ class ToolArgumentError(ValueError):
 class TurnTools:
     """The tools as one turn sees them."""
 
-    session_id: str
+    session_id: int
     turn_id: str
     asker: UserRef
     topic_id: int | None

@@ -65,7 +65,7 @@ _NEXT = {
 
 @dataclass(frozen=True)
 class Ask:
-    session_id: str
+    session_id: int
     seq: int
     turn_id: str
     user: UserRef

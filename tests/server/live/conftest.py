@@ -54,7 +54,7 @@ class Harness:
         self.prefix = f"t{uuid.uuid4().hex[:12]}"
         self.keys = LiveKeys(self.prefix)
         # What the durable transcript holds per session; tests set it before a log is created.
-        self.seeds: dict[str, int] = {}
+        self.seeds: dict[int, int] = {}
         self._states: list[LiveState] = []
         self._options: dict[int, Options] = {}
 
@@ -63,7 +63,7 @@ class Harness:
         """Whether two instances really are two processes sharing one backend."""
         return self.kind == "redis"
 
-    async def seed(self, session_id: str) -> int:
+    async def seed(self, session_id: int) -> int:
         return self.seeds.get(session_id, 0)
 
     async def open(
@@ -99,7 +99,7 @@ class Harness:
         self._states.remove(state)
         await state.log.close()
 
-    async def lose_log(self, state: LiveState, session_id: str) -> LiveState:
+    async def lose_log(self, state: LiveState, session_id: int) -> LiveState:
         """The session's log is lost: Redis dropped its keys, or the process restarted."""
         if not self.shared:
             return await self.open(**asdict(self._options[id(state)]))

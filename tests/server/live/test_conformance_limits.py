@@ -7,6 +7,7 @@ same process. Time is the ``now`` each call passes, so refills are checked as va
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from typing import Any
 
@@ -17,9 +18,12 @@ Harness = Any  # tests/server/live/conftest.py, reached through the ``engine`` f
 
 T0 = 1_780_000_000.25  # a wall-clock time, so the engines see realistic magnitudes
 
+# Each harness has its own key prefix; within one it is enough that ids differ.
+_SESSION_IDS = itertools.count(1)
 
-def new_session() -> str:
-    return uuid.uuid4().hex[:16]
+
+def new_session() -> int:
+    return next(_SESSION_IDS)
 
 
 def new_user() -> int:

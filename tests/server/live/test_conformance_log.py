@@ -7,8 +7,8 @@ same process, so cross-process tests still run, on one process.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import uuid
 from typing import Any
 
 import pytest
@@ -19,9 +19,12 @@ from server.live.ports import LoggedEvent, OutboxItem
 Harness = Any  # tests/server/live/conftest.py, reached through the ``engine`` fixture
 Collector = Any
 
+# Each harness has its own key prefix; within one it is enough that ids differ.
+_SESSION_IDS = itertools.count(1)
 
-def new_session() -> str:
-    return uuid.uuid4().hex[:16]
+
+def new_session() -> int:
+    return next(_SESSION_IDS)
 
 
 def chat(n: int) -> str:

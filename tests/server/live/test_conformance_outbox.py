@@ -7,7 +7,7 @@ same process, so cross-process tests still run, on one process.
 from __future__ import annotations
 
 import asyncio
-import uuid
+import itertools
 from typing import Any
 
 import pytest
@@ -16,9 +16,12 @@ from server.live.ports import OutboxItem
 
 Harness = Any  # tests/server/live/conftest.py, reached through the ``engine`` fixture
 
+# Each harness has its own key prefix; within one it is enough that ids differ.
+_SESSION_IDS = itertools.count(1)
 
-def new_session() -> str:
-    return uuid.uuid4().hex[:16]
+
+def new_session() -> int:
+    return next(_SESSION_IDS)
 
 
 def chat(n: int) -> str:

@@ -7,14 +7,17 @@ same process.
 from __future__ import annotations
 
 import asyncio
-import uuid
+import itertools
 from typing import Any
 
 Harness = Any  # tests/server/live/conftest.py, reached through the ``engine`` fixture
 
+# Each harness has its own key prefix; within one it is enough that ids differ.
+_SESSION_IDS = itertools.count(1)
 
-def new_session() -> str:
-    return uuid.uuid4().hex[:16]
+
+def new_session() -> int:
+    return next(_SESSION_IDS)
 
 
 async def test_only_a_users_first_answer_to_a_quiz_is_claimed(engine: Harness) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,9 +20,12 @@ from server.live.redis_engine import redis_live_state
 Harness = Any  # tests/server/live/conftest.py, reached through the ``redis_engine`` fixture
 Collector = Any
 
+# Each harness has its own key prefix; within one it is enough that ids differ.
+_SESSION_IDS = itertools.count(1)
 
-def new_session() -> str:
-    return uuid.uuid4().hex[:16]
+
+def new_session() -> int:
+    return next(_SESSION_IDS)
 
 
 def chat(n: int) -> str:
@@ -84,11 +87,35 @@ async def proxy() -> AsyncIterator[Proxy]:
 def test_a_sessions_keys_share_one_cluster_slot() -> None:
     keys = LiveKeys("studyroom")
 
-    assert keys.log("42") == "studyroom:room:{42}:log"
-    assert len({key_slot(key.encode()) for key in keys.session_keys("42")}) == 1
-    assert key_slot(keys.channel("42").encode()) == key_slot(keys.log("42").encode())
-    with pytest.raises(ValueError):
-        keys.meta("4}2")
+    assert keys.log(42) == "studyroom:room:{42}:log"
+    assert len({key_slot(key.encode()) for key in keys.session_keys(42)}) == 1
+    assert key_slot(keys.channel(42).encode()) == key_slot(keys.log(42).encode())
+
+
+def test_key_names_are_the_ones_deployments_already_hold() -> None:
+    # Renaming a key would strand the live state of every room across an upgrade.
+    keys = LiveKeys("studyroom")
+    tag = "studyroom:room:{42}"
+
+    assert keys.session_keys(42) == [
+        f"{tag}:meta",
+        f"{tag}:log",
+        f"{tag}:presence:expiry",
+        f"{tag}:presence:conn_user",
+        f"{tag}:presence:users",
+        f"{tag}:presence:counts",
+        f"{tag}:turns",
+        f"{tag}:tutor:lease",
+        f"{tag}:tutor:started",
+        f"{tag}:tutor:quizzes",
+        f"{tag}:tutor:answers",
+        f"{tag}:tutor:cards",
+        f"{tag}:limits:asks",
+        f"{tag}:limits:tokens",
+    ]
+    assert keys.channel(42) == f"{tag}:events"
+    assert keys.turn_cancel(42, "t1") == f"{tag}:tutor:cancel:t1"
+    assert keys.outbox == "studyroom:outbox"
 
 
 async def test_a_log_whose_meta_vanished_restarts_cleanly(redis_engine: Harness) -> None:
@@ -178,7 +205,7 @@ async def test_building_against_an_unreachable_server_raises_live_state_unavaila
     url = await proxy.start()
     await proxy.stop()
 
-    async def seed(session_id: str) -> int:
+    async def seed(session_id: int) -> int:
         return 0
 
     with pytest.raises(LiveStateUnavailable):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,9 +16,12 @@ from server.live.redis_outbox import RedisOutbox
 
 Harness = Any  # tests/server/live/conftest.py, reached through the ``redis_engine`` fixture
 
+# Each harness has its own key prefix; within one it is enough that ids differ.
+_SESSION_IDS = itertools.count(1)
 
-def new_session() -> str:
-    return uuid.uuid4().hex[:16]
+
+def new_session() -> int:
+    return next(_SESSION_IDS)
 
 
 def chat(n: int) -> str:

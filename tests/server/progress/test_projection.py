@@ -43,7 +43,7 @@ def iso(moment: datetime) -> str:
 
 def outbox_items(session_id: int, events: list[RoomEvent]) -> list[OutboxItem]:
     return [
-        OutboxItem(str(session_id), seq, encode_with_seq(seq, encode_event(event)), f"r{seq}")
+        OutboxItem(session_id, seq, encode_with_seq(seq, encode_event(event)), f"r{seq}")
         for seq, event in enumerate(events, start=1)
     ]
 

@@ -150,7 +150,7 @@ class Seeder:
             self._seq[session_id] += 1
             seq = self._seq[session_id]
             data = encode_with_seq(seq, encode_event(event))
-            items.append(OutboxItem(str(session_id), seq, data, receipt=str(seq)))
+            items.append(OutboxItem(session_id, seq, data, receipt=str(seq)))
         await self.store.write(items)
         return [item.seq for item in items]
 

@@ -43,7 +43,7 @@ class LossyLog:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._log, name)
 
-    async def subscribe(self, session_id: str, listener: Listener) -> Subscription:
+    async def subscribe(self, session_id: int, listener: Listener) -> Subscription:
         def lossy(event: LoggedEvent) -> None:
             if event.seq not in self.lose:
                 listener(event)
@@ -83,7 +83,7 @@ class Rig:
     hub: Hub
     live: LiveState
     log: LossyLog
-    session: str
+    session: int
 
     async def member(self, user: UserRef = ADA, queue_max: int = 64) -> Member:
         member = Member(self.session, user, queue_max)
@@ -97,7 +97,7 @@ class Rig:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    async def seed(session_id: str) -> int:
+    async def seed(session_id: int) -> int:
         return 0
 
     memory = memory_live_state(retention=5, presence_ttl_s=5.0, seed=seed)
@@ -105,7 +105,7 @@ async def rig() -> AsyncIterator[Rig]:
     live = dataclasses.replace(memory, log=log)
     settings = Settings(env="test", secret_key="test-secret-key-that-is-long-enough-for-hs256")
     hub = Hub(settings, live, Metrics())
-    yield Rig(hub, live, log, uuid.uuid4().hex[:8])
+    yield Rig(hub, live, log, 42)
     await hub.close()
     await memory.log.close()
 

@@ -46,7 +46,7 @@ class MemorySink:
 
 
 def member(queue_max: int = 4) -> Member:
-    return Member("1", UserRef(id=1, name="ada"), queue_max)
+    return Member(1, UserRef(id=1, name="ada"), queue_max)
 
 
 def event(seq: int) -> LoggedEvent:

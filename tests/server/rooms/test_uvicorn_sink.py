@@ -67,7 +67,7 @@ class _PausedProtocol:
 
 async def test_a_write_waiting_for_the_client_ends_when_the_member_is_closed() -> None:
     protocol = _PausedProtocol()
-    member = Member("1", UserRef(id=1, name="ada"), queue_max=8)
+    member = Member(1, UserRef(id=1, name="ada"), queue_max=8)
     sink = UvicornSink(cast(Any, protocol), cast(Any, None))
     writing = asyncio.create_task(
         sink.write(["frame"], shared=False, timeout_s=60.0, abandon=member.closed)
@@ -85,7 +85,7 @@ async def test_a_write_waiting_for_the_client_ends_when_the_member_is_closed() -
 
 async def test_a_waiting_write_goes_out_once_the_client_reads_again() -> None:
     protocol = _PausedProtocol()
-    member = Member("1", UserRef(id=1, name="ada"), queue_max=8)
+    member = Member(1, UserRef(id=1, name="ada"), queue_max=8)
     sink = UvicornSink(cast(Any, protocol), cast(Any, None))
     writing = asyncio.create_task(
         sink.write(["frame"], shared=False, timeout_s=60.0, abandon=member.closed)

@@ -42,57 +42,57 @@ def code(refusal: FrameError | None) -> str | None:
 async def test_a_user_may_ask_a_burst_then_one_per_interval() -> None:
     clock = Clock()
     asks = policy(clock)
-    assert [code(await asks.admit("s1", ADA)) for _ in range(3)] == [
+    assert [code(await asks.admit(1, ADA)) for _ in range(3)] == [
         None,
         None,
         "rate_limited: too many questions; wait a little",
     ]
     clock.now += 9.9
-    assert await asks.admit("s1", ADA) is not None
+    assert await asks.admit(1, ADA) is not None
     clock.now += 0.1
-    assert await asks.admit("s1", ADA) is None
-    assert await asks.admit("s2", BEA) is None, "another user has their own rate"
+    assert await asks.admit(1, ADA) is None
+    assert await asks.admit(2, BEA) is None, "another user has their own rate"
 
 
 async def test_a_session_is_limited_whoever_asks_and_a_refusal_costs_the_asker_nothing() -> None:
     clock = Clock()
     limits = MemoryTutorLimits()
     asks = policy(clock, limits)
-    assert [await asks.admit("s1", who) for who in (ADA, BEA, CY)] == [None, None, None]
-    refused = await asks.admit("s1", ADA)
+    assert [await asks.admit(1, who) for who in (ADA, BEA, CY)] == [None, None, None]
+    refused = await asks.admit(1, ADA)
     assert code(refused) == "rate_limited: this room asks too fast; wait a little"
     # Ada's refused ask gave her token back: she still has one left for another room.
-    assert await asks.admit("s2", ADA) is None
-    assert code(await asks.admit("s3", ADA)) == "rate_limited: too many questions; wait a little"
+    assert await asks.admit(2, ADA) is None
+    assert code(await asks.admit(3, ADA)) == "rate_limited: too many questions; wait a little"
     clock.now += 5
-    assert await asks.admit("s1", BEA) is None
-    assert await limits.take(SessionAsks("s1"), clock.now, 0.2, 3) is False
+    assert await asks.admit(1, BEA) is None
+    assert await limits.take(SessionAsks(1), clock.now, 0.2, 3) is False
     assert await limits.take(UserAsks(CY.id), clock.now, 0.1, 2) is True
 
 
 async def test_budgets_refuse_asks_once_spent_and_a_users_budget_is_per_day() -> None:
     clock = Clock()
     asks = policy(clock, tutor_ask_burst=50, tutor_session_ask_burst=50)
-    await asks.charge("s1", ADA.id, 399)
-    assert await asks.admit("s1", ADA) is None, "under the budget"
-    await asks.charge("s1", ADA.id, 1)
-    assert code(await asks.admit("s1", ADA)) == (
+    await asks.charge(1, ADA.id, 399)
+    assert await asks.admit(1, ADA) is None, "under the budget"
+    await asks.charge(1, ADA.id, 1)
+    assert code(await asks.admit(1, ADA)) == (
         "rate_limited: your tutor budget for today is used up"
     )
-    assert await asks.admit("s1", BEA) is None, "the session has budget left"
-    await asks.charge("s1", BEA.id, 600)
-    assert code(await asks.admit("s1", BEA)) == (
+    assert await asks.admit(1, BEA) is None, "the session has budget left"
+    await asks.charge(1, BEA.id, 600)
+    assert code(await asks.admit(1, BEA)) == (
         "rate_limited: this session's tutor budget is used up"
     )
-    assert await asks.admit("s2", CY) is None, "another session has its own"
+    assert await asks.admit(2, CY) is None, "another session has its own"
     clock.now += DAY
-    assert await asks.admit("s2", ADA) is None, "a new day, a new user budget"
-    assert await asks.admit("s1", ADA) is not None, "a session's budget does not renew"
+    assert await asks.admit(2, ADA) is None, "a new day, a new user budget"
+    assert await asks.admit(1, ADA) is not None, "a session's budget does not renew"
 
 
 async def test_the_bursts_are_settings() -> None:
     clock = Clock()
     asks = policy(clock, tutor_ask_burst=4, tutor_session_ask_burst=10)
-    assert [await asks.admit("s1", ADA) is None for _ in range(5)] == [True] * 4 + [False]
+    assert [await asks.admit(1, ADA) is None for _ in range(5)] == [True] * 4 + [False]
     assert Settings(env="test").tutor_ask_burst == 3
     assert Settings(env="test").tutor_session_ask_burst == 5
