@@ -304,11 +304,11 @@ async def test_after_write_is_told_of_each_batch_once_it_is_committed(rig: Rig) 
 
 async def test_the_log_seed_continues_above_the_persisted_history(rig: Rig) -> None:
     room, store = rig.room, TranscriptStore(rig.db)
-    assert await store.max_seq(str(room.session_id)) == 0
+    assert await store.max_seq(room.session_id) == 0
     await room.chats(3)
     assert await rig.writer(start=False).flush_once(wait_s=1.0) == 3
 
-    assert await store.max_seq(str(room.session_id)) == 3 + EPOCH_GAP
+    assert await store.max_seq(room.session_id) == 3 + EPOCH_GAP
 
 
 # -- the database goes away ------------------------------------------------------------------
@@ -346,7 +346,7 @@ async def test_events_written_during_a_database_outage_are_stored_once_it_is_bac
     await eventually(lambda: at_once(rig.failures), lambda n: n >= 2)
     assert await stored_seqs(rig.db, room.session_id) == [1, 2]
     with pytest.raises(LiveStateUnavailable):
-        await store.max_seq(str(room.session_id))
+        await store.max_seq(room.session_id)
     relay.restore()
     await room.chats(2, tag="after")
 
