@@ -30,6 +30,7 @@ from server.materials.search import DatabaseMaterialSearch
 from server.metrics import Metrics
 from server.progress.projector import ConceptProjector
 from server.rooms import endpoint
+from server.rooms.activity import ActivityRecorder
 from server.rooms.context import RoomServices
 from server.rooms.hub import Hub
 from server.rooms.transcript import TranscriptStore, TranscriptWriter
@@ -85,11 +86,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics,
             owner=consumer,
         )
-        services = Services(settings, engine, db, live, hub, metrics, tutor)
+        activity = ActivityRecorder(db, flush_s=settings.activity_flush_s)
+        services = Services(settings, engine, db, live, hub, metrics, tutor, activity)
         # Room sockets see the services through their own port; this is where that is checked.
         room_services: RoomServices = services
         app.state.services = room_services
         hub.start()
+        activity.start()
         writer.start()
         projector.start()
         tutor.start()
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await tutor.close()
             await hub.close()
+            await activity.close()
             await writer.close()
             await projector.close()
             await live.log.close()

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     # Room log: how many events per session are kept for resume, and how long an idle log lives.
     room_log_retention: int = Field(default=10_000, ge=10)
     room_log_idle_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    # How long live state caches a session's admission facts (ended, topic, removed members)
+    # before a join reads them from the database again. Changes are written through at once;
+    # this only bounds how long a write-through that failed (live state down) can go unseen.
+    room_gate_ttl_s: int = Field(default=300, ge=1)
+    # Room joins touch ``memberships.last_active_at`` in batches, this often, off the join path.
+    activity_flush_s: float = Field(default=2.0, gt=0)
 
     # Per-socket limits.
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)

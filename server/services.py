@@ -12,6 +12,7 @@ from server.live.ports import LiveState
 from server.metrics import Metrics
 
 if TYPE_CHECKING:
+    from server.rooms.activity import ActivityRecorder
     from server.rooms.hub import Hub
     from server.tutor.service import TutorService
 
@@ -25,3 +26,4 @@ class Services:
     hub: Hub
     metrics: Metrics
     tutor: TutorService
+    activity: ActivityRecorder

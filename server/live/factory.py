@@ -17,6 +17,7 @@ async def build_live_state(settings: Settings, *, seed: SeedSource, consumer: st
             presence_ttl_s=settings.presence_ttl_s,
             seed=seed,
             idle_ttl_s=settings.room_log_idle_ttl_s,
+            gate_ttl_s=settings.room_gate_ttl_s,
         )
     if url.startswith(("redis://", "rediss://", "unix://")):
         from server.live.redis_client import RedisLimits
@@ -31,6 +32,7 @@ async def build_live_state(settings: Settings, *, seed: SeedSource, consumer: st
             seed=seed,
             consumer=consumer,
             claim_idle_s=settings.transcript_claim_idle_s,
+            gate_ttl_s=settings.room_gate_ttl_s,
             limits=RedisLimits(
                 connect_timeout_s=settings.redis_connect_timeout_s,
                 command_timeout_s=settings.redis_command_timeout_s,

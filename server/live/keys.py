@@ -77,6 +77,11 @@ class LiveKeys:
         """Integer: model tokens one user's asks spent on a day (days since the epoch)."""
         return f"{self.prefix}:user:{{{user_id}}}:limits:tokens:{day}"
 
+    def gate(self, session_id: int) -> str:
+        """Hash: ``ended`` ("0"/"1"), ``topic`` (JSON) and ``removed:<user id>`` fields, the
+        facts a join checks (see ``SessionGates``)."""
+        return self._session(session_id, "gate")
+
     def presence_expiry(self, session_id: int) -> str:
         """Sorted set: connection id scored by its expiry (ms since the epoch, server clock)."""
         return self._session(session_id, "presence:expiry")
@@ -116,6 +121,7 @@ class LiveKeys:
             self.cards(session_id),
             self.session_asks(session_id),
             self.session_tokens(session_id),
+            self.gate(session_id),
         ]
 
     @property

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from protocol.events import UserRef, encode_with_seq
 from protocol.sequence import LogWindow
+from server.live.memory_gates import MemorySessionGates
 from server.live.ports import (
     AskBucket,
     Listener,
@@ -430,6 +431,7 @@ def memory_live_state(
     presence_ttl_s: float,
     seed: SeedSource,
     idle_ttl_s: float = 7 * 24 * 3600,
+    gate_ttl_s: float = 300.0,
 ) -> LiveState:
     outbox = MemoryOutbox()
     turns = MemoryTutorState()
@@ -441,4 +443,5 @@ def memory_live_state(
         outbox=outbox,
         tutor=turns,
         limits=MemoryTutorLimits(idle_ttl_s=idle_ttl_s),
+        gates=MemorySessionGates(ttl_s=gate_ttl_s),
     )

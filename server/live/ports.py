@@ -14,6 +14,9 @@ Guarantees every engine gives (``tests/server/live/test_conformance_*.py`` check
   missing events from the log.
 * **Tutor limits are atomic per counter and expire.** ``TutorLimits`` never spends a token twice
   or loses a charge across processes, and forgets counters once they no longer limit anything.
+* **Gates are written through.** ``SessionGates`` caches what a join needs to know of a session;
+  whoever changes it in the database writes the change after committing, and a fill from the
+  database never overwrites such a write.
 * **Outbox is at-least-once.** Every event appended with ``persist=True`` is handed out by
   ``TranscriptOutbox.take`` until acknowledged, to this process or (if it died) to another.
 """
@@ -127,6 +130,59 @@ class Presence(Protocol):
         Removes nothing, not even expired connections: a caller that wants them gone calls
         ``reap`` first, and announces who left.
         """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What admitting a member to a session's room needs to know of the session."""
+
+    ended: bool
+    topic: str
+    """The session's topic as room frames carry it, encoded as JSON (``null`` for none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateCheck:
+    gate: Gate
+    removed: bool
+    """Whether the user asked about was removed from the session since the gate was filled."""
+
+
+class SessionGates(Protocol):
+    """The admission facts of each session, so a room join needs no database round trip.
+
+    A participant token proves membership when it was minted; the gate says what changed since:
+    the session ended, its topic, members removed. Each fact is written through by whoever
+    changes it, after the database commit, and wins over any fill: ``fill`` (from the database,
+    on a miss) adds only what is missing, so a fill that read the database before a change
+    cannot undo the change. A gate expires ``idle_ttl_s`` after it was filled, and the next join
+    fills it again from the database, which is the truth.
+    """
+
+    async def check(self, session_id: int, user_id: int) -> GateCheck | None:
+        """The session's gate and whether ``user_id`` was removed; None if it is not cached
+        (in full: a write-through of one fact does not make a gate)."""
+        ...
+
+    async def fill(self, session_id: int, gate: Gate) -> None:
+        """Cache ``gate`` from the database, keeping every fact already there."""
+        ...
+
+    async def end(self, session_id: int) -> None:
+        """The session has ended (committed); joins are refused from now on."""
+        ...
+
+    async def set_topic(self, session_id: int, topic: str) -> None:
+        """The session's topic changed (committed); ``topic`` as :attr:`Gate.topic`."""
+        ...
+
+    async def remove_member(self, session_id: int, user_id: int) -> None:
+        """The user was removed from the session (committed); their joins are refused."""
+        ...
+
+    async def restore_member(self, session_id: int, user_id: int) -> None:
+        """The user is a member again (committed), after being removed."""
         ...
 
 
@@ -294,3 +350,4 @@ class LiveState:
     outbox: TranscriptOutbox
     tutor: TutorState
     limits: TutorLimits
+    gates: SessionGates

@@ -12,6 +12,7 @@ from __future__ import annotations
 from server.live.keys import LiveKeys
 from server.live.ports import LiveState, SeedSource
 from server.live.redis_client import RedisLimits, connect
+from server.live.redis_gates import RedisSessionGates
 from server.live.redis_limits import RedisTutorLimits
 from server.live.redis_log import RedisRoomLog
 from server.live.redis_outbox import RedisOutbox
@@ -23,6 +24,7 @@ __all__ = [
     "RedisOutbox",
     "RedisPresence",
     "RedisRoomLog",
+    "RedisSessionGates",
     "RedisTutorLimits",
     "RedisTutorState",
     "redis_live_state",
@@ -39,6 +41,7 @@ async def redis_live_state(
     seed: SeedSource,
     consumer: str,
     claim_idle_s: float = 30.0,
+    gate_ttl_s: int = 300,
     limits: RedisLimits | None = None,
 ) -> LiveState:
     """Connect to Redis and build the engines on one connection pool.
@@ -73,4 +76,5 @@ async def redis_live_state(
         outbox=outbox,
         tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
         limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
+        gates=RedisSessionGates(client, keys, ttl_s=gate_ttl_s, timeout_s=timeout_s),
     )

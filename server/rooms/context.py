@@ -13,6 +13,7 @@ from protocol.frames import AnswerFrame, AskFrame, FrameError
 from server.config import Settings
 from server.live.ports import LiveState
 from server.metrics import Metrics
+from server.rooms.activity import ActivityRecorder
 from server.rooms.hub import Hub
 
 
@@ -53,3 +54,6 @@ class RoomServices(Protocol):
 
     @property
     def tutor(self) -> TutorDesk: ...
+
+    @property
+    def activity(self) -> ActivityRecorder: ...

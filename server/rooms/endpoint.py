@@ -7,6 +7,7 @@ import re
 from fastapi import APIRouter, WebSocket
 
 from protocol.errors import CloseCode
+from server.live.ports import LiveStateUnavailable
 from server.rooms.access import Refused, admit, origin_allowed
 from server.rooms.connection import RoomConnection
 from server.rooms.context import RoomServices
@@ -40,6 +41,10 @@ async def room_socket(websocket: WebSocket, session_id: int) -> None:
     except Refused as refused:
         services.metrics.ws_closed.labels(str(int(refused.code))).inc()
         await websocket.close(refused.code, refused.reason)
+        return
+    except LiveStateUnavailable:
+        services.metrics.ws_closed.labels(str(int(CloseCode.TRY_AGAIN_LATER))).inc()
+        await websocket.close(CloseCode.TRY_AGAIN_LATER, "live state is unavailable")
         return
     connection = RoomConnection(websocket, services, session_id, admission.user, admission.topic)
     await connection.run(last_seq, epoch)

@@ -6,6 +6,7 @@ after the change is committed so members never see a change that was rolled back
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Annotated
 
@@ -44,6 +45,7 @@ from server.api.schemas import (
     error_responses,
 )
 from server.db.models import Membership, StudySession, Topic, TranscriptEvent, User, utcnow
+from server.topics import topic_payload as room_topic
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -186,6 +188,8 @@ async def switch_topic(
         raise session_ended()
     await db.commit()
     await db.refresh(session)
+    # Joins read the topic from the gate: written before the room hears of the change.
+    await services.live.gates.set_topic(session.id, json.dumps(room_topic(topic)))
     await services.hub.publish(session.id, TopicChangedEvent(topic=topic_payload, ts=now_iso()))
     return session
 
@@ -213,6 +217,9 @@ async def end_session(
     )
     await db.commit()
     await db.refresh(session)
+    # Every time, not only when this call ended it: a retry after a failed write-through
+    # (live state down) must still close the gate. From here on joins are refused.
+    await services.live.gates.end(session.id)
     if ended_now is not None:
         await services.hub.publish(session.id, SessionEndedEvent(ts=now_iso()))
     return session

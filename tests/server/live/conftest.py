@@ -46,6 +46,7 @@ class Options:
     retention: int = 1000
     presence_ttl_s: float = 5.0
     claim_idle_s: float = 30.0
+    gate_ttl_s: int = 300
 
 
 class Harness:
@@ -72,7 +73,10 @@ class Harness:
         opts = Options(**options)  # type: ignore[arg-type]
         if self.kind == "memory":
             state = memory_live_state(
-                retention=opts.retention, presence_ttl_s=opts.presence_ttl_s, seed=self.seed
+                retention=opts.retention,
+                presence_ttl_s=opts.presence_ttl_s,
+                seed=self.seed,
+                gate_ttl_s=opts.gate_ttl_s,
             )
         else:
             state = await redis_live_state(
@@ -84,6 +88,7 @@ class Harness:
                 seed=self.seed,
                 consumer=consumer,
                 claim_idle_s=opts.claim_idle_s,
+                gate_ttl_s=opts.gate_ttl_s,
             )
         self._states.append(state)
         self._options[id(state)] = opts

@@ -112,6 +112,7 @@ def test_key_names_are_the_ones_deployments_already_hold() -> None:
         f"{tag}:tutor:cards",
         f"{tag}:limits:asks",
         f"{tag}:limits:tokens",
+        f"{tag}:gate",
     ]
     assert keys.channel(42) == f"{tag}:events"
     assert keys.turn_cancel(42, "t1") == f"{tag}:tutor:cancel:t1"
