@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # Presence.
     presence_ttl_s: float = Field(default=15.0, gt=0)
     presence_heartbeat_s: float = Field(default=5.0, gt=0)
+    # A member whose socket closes stays present this long: a reload, a blip or a reconnect to
+    # another process within it makes no leave/join pair. 0 announces every leave at once.
+    presence_grace_s: float = Field(default=5.0, ge=0)
 
     # Transcript persistence.
     transcript_batch_max: int = Field(default=500, ge=1)

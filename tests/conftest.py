@@ -62,6 +62,9 @@ class Backend:
             "redis_prefix": self.redis_prefix,
             "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
             "tutor_provider": "local",
+            # Short, so tests that see a member leave do not wait out the default; the grace
+            # itself is tested with its own setting.
+            "presence_grace_s": 0.3,
         }
         values.update(overrides)
         return Settings(**values)
@@ -75,6 +78,7 @@ class Backend:
             "STUDYROOM_REDIS_PREFIX": self.redis_prefix,
             "STUDYROOM_SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
             "STUDYROOM_TUTOR_PROVIDER": "local",
+            "STUDYROOM_PRESENCE_GRACE_S": "0.3",
         }
         env.update(overrides)
         return env

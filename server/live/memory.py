@@ -182,6 +182,11 @@ class MemoryPresence:
             self._rooms.pop(session_id, None)
         return conn.user if last else None
 
+    async def linger(self, session_id: int, conn_id: str, grace_s: float) -> None:
+        conn = self._rooms.get(session_id, {}).get(conn_id)
+        if conn is not None:
+            conn.expires_at = self._clock() + grace_s
+
     async def heartbeat(self, session_id: int, conn_ids: list[str]) -> None:
         room = self._rooms.get(session_id, {})
         expires = self._clock() + self._ttl

@@ -116,6 +116,11 @@ class Presence(Protocol):
         """Remove a connection; the user if it was their last, else None."""
         ...
 
+    async def linger(self, session_id: int, conn_id: str, grace_s: float) -> None:
+        """A connection closed: keep it counted for ``grace_s`` more (instead of its TTL), so a
+        member back within it makes no leave/join pair. It goes when reaped after that."""
+        ...
+
     async def heartbeat(self, session_id: int, conn_ids: list[str]) -> None:
         """Keep these connections alive for another TTL."""
         ...

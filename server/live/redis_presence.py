@@ -36,6 +36,7 @@ class RedisPresence:
         self._join = load_script(client, "presence_lib.lua", "presence_join.lua")
         self._leave = load_script(client, "presence_lib.lua", "presence_leave.lua")
         self._heartbeat = load_script(client, "presence_lib.lua", "presence_heartbeat.lua")
+        self._linger = load_script(client, "presence_lib.lua", "presence_linger.lua")
         self._reap = load_script(client, "presence_lib.lua", "presence_reap.lua")
 
     async def join(self, session_id: int, conn_id: str, user: UserRef) -> bool:
@@ -54,6 +55,11 @@ class RedisPresence:
         async with unavailable(self._timeout_s):
             user = await self._leave(keys=self._keys.presence(session_id), args=[conn_id])
         return UserRef.model_validate_json(user) if user else None
+
+    async def linger(self, session_id: int, conn_id: str, grace_s: float) -> None:
+        args: list[str | int] = [max(0, round(grace_s * 1000)), conn_id]
+        async with unavailable(self._timeout_s):
+            await self._linger(keys=self._keys.presence(session_id), args=args)
 
     async def heartbeat(self, session_id: int, conn_ids: list[str]) -> None:
         if not conn_ids:

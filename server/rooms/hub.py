@@ -10,6 +10,7 @@ Delivery never awaits a socket: every member has a bounded queue (see :mod:`memb
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -35,6 +36,8 @@ from server.rooms.member import EPHEMERAL_SEQ, Member
 
 log = logging.getLogger(__name__)
 
+_REAP_MARGIN_S = 0.05
+
 
 @dataclass(eq=False)
 class _Room:
@@ -55,6 +58,8 @@ class Hub:
         self._opening: dict[int, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        # Per session, when the lingering connections closed here are due to be reaped.
+        self._reap_dues: dict[int, list[float]] = {}
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -227,11 +232,47 @@ class Hub:
             )
 
     async def leave(self, member: Member) -> None:
+        """The member's socket closed. Unless the session ended, it stays present for the
+        grace period, and leaves (announced by whoever reaps it) only if it is not back."""
+        grace_s = self._settings.presence_grace_s
+        if grace_s > 0 and member.close_code is not CloseCode.SESSION_ENDED:
+            await self._live.presence.linger(member.session_id, member.conn_id, grace_s)
+            self._reap_later(member.session_id, grace_s)
+            return
         user = await self._live.presence.leave(member.session_id, member.conn_id)
         if user is not None:
             await self.publish(
                 member.session_id, PresenceEvent(event="leave", user=user, ts=now_iso())
             )
+
+    def _reap_later(self, session_id: int, grace_s: float) -> None:
+        """Reap the session once this linger is over, even if nobody else is left to."""
+        # The backend set the expiry by its clock when linger returned; both clocks advance
+        # alike, so the margin only covers the rounding to milliseconds.
+        due = asyncio.get_running_loop().time() + grace_s + _REAP_MARGIN_S
+        dues = self._reap_dues.get(session_id)
+        if dues is not None:
+            dues.append(due)  # one reaper per session; the grace is the same for every linger
+            return
+        self._reap_dues[session_id] = [due]
+        self._spawn(self._reaper(session_id))
+
+    async def _reaper(self, session_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        dues = self._reap_dues[session_id]
+        try:
+            while dues:
+                await asyncio.sleep(max(0.0, dues[0] - loop.time()))
+                # One reap covers every linger over by now.
+                del dues[: bisect.bisect_right(dues, loop.time())]
+                try:
+                    await self.announce_departures(session_id)
+                except LiveStateUnavailable:
+                    pass  # a heartbeat or the next join reaps them
+                except Exception:
+                    log.exception("reaping room %s failed", session_id)
+        finally:
+            self._reap_dues.pop(session_id, None)
 
     def local_sessions(self) -> list[int]:
         """Sessions with members connected to this process."""

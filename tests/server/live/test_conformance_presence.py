@@ -120,3 +120,35 @@ async def test_members_lists_expired_users_until_reap_takes_them(engine: Harness
     assert await state.presence.reap(session) == []
     assert await state.presence.members(session) == [user(2)]
     assert await peer.presence.members(session) == [user(2)]
+
+
+async def test_a_lingering_connection_counts_until_reaped_after_its_grace(engine: Harness) -> None:
+    state = await engine.open(presence_ttl_s=30.0)
+    peer = await engine.peer(state)
+    session = new_session()
+    await state.presence.join(session, "old", user(1))
+    await state.presence.join(session, "stays", user(2))
+
+    await state.presence.linger(session, "old", 0.3)
+    assert await peer.presence.reap(session) == [], "within its grace it is still there"
+    assert await peer.presence.members(session) == [user(1), user(2)]
+
+    await asyncio.sleep(0.4)  # past the grace, far within the TTL
+    assert await peer.presence.reap(session) == [user(1)]
+    assert await state.presence.members(session) == [user(2)]
+    await state.presence.linger(session, "old", 0.3)  # gone already: it stays gone
+    assert await state.presence.members(session) == [user(2)]
+
+
+async def test_a_user_back_within_the_grace_never_leaves(engine: Harness) -> None:
+    state = await engine.open(presence_ttl_s=30.0)
+    peer = await engine.peer(state)
+    session = new_session()
+    assert await state.presence.join(session, "before", user(1)) is True
+
+    await state.presence.linger(session, "before", 0.2)
+    assert await peer.presence.join(session, "after", user(1)) is False, "no second join"
+    await asyncio.sleep(0.3)
+
+    assert await state.presence.reap(session) == [], "the user still has a connection"
+    assert await peer.presence.members(session) == [user(1)]
