@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from protocol.events import UserRef, encode_with_seq
 from protocol.sequence import LogWindow
+from server.live.memory_door import MemoryRoomDoor
 from server.live.memory_gates import MemorySessionGates
 from server.live.ports import (
     AskBucket,
@@ -440,13 +441,16 @@ def memory_live_state(
 ) -> LiveState:
     outbox = MemoryOutbox()
     turns = MemoryTutorState()
+    log = MemoryRoomLog(
+        retention=retention, seed=seed, outbox=outbox, turns=turns, idle_ttl_s=idle_ttl_s
+    )
+    presence = MemoryPresence(ttl_s=presence_ttl_s)
     return LiveState(
-        log=MemoryRoomLog(
-            retention=retention, seed=seed, outbox=outbox, turns=turns, idle_ttl_s=idle_ttl_s
-        ),
-        presence=MemoryPresence(ttl_s=presence_ttl_s),
+        log=log,
+        presence=presence,
         outbox=outbox,
         tutor=turns,
         limits=MemoryTutorLimits(idle_ttl_s=idle_ttl_s),
         gates=MemorySessionGates(ttl_s=gate_ttl_s),
+        door=MemoryRoomDoor(log, presence),
     )

@@ -192,6 +192,30 @@ class SessionGates(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """What a connection entering a room learns, all read in one atomic step."""
+
+    window: LogWindow
+    """The room log as it was just before the connection joined."""
+    joined: LoggedEvent | None
+    """The ``presence join`` appended (persisted) when this was the user's first connection."""
+    departed: list[UserRef]
+    """Users whose last, expired connection the entry reaped; the caller announces them."""
+    members: list[UserRef]
+    """Present after the join, ordered by id."""
+
+
+class RoomDoor(Protocol):
+    """The way into a room: what a join does to presence and reads of the log, in one step."""
+
+    async def enter(self, session_id: int, conn_id: str, user: UserRef, join_body: str) -> Entry:
+        """Reap expired connections, read the window, add the connection to presence and, if
+        it is the user's first, append ``join_body`` (an encoded event without seq); then
+        list the members. Creates the log if there is none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxItem:
     session_id: int
     seq: int
@@ -356,3 +380,4 @@ class LiveState:
     tutor: TutorState
     limits: TutorLimits
     gates: SessionGates
+    door: RoomDoor

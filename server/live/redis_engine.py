@@ -12,6 +12,7 @@ from __future__ import annotations
 from server.live.keys import LiveKeys
 from server.live.ports import LiveState, SeedSource
 from server.live.redis_client import RedisLimits, connect
+from server.live.redis_door import RedisRoomDoor
 from server.live.redis_gates import RedisSessionGates
 from server.live.redis_limits import RedisTutorLimits
 from server.live.redis_log import RedisRoomLog
@@ -62,19 +63,22 @@ async def redis_live_state(
     except BaseException:
         await client.aclose(close_connection_pool=True)
         raise
+    log = RedisRoomLog(
+        client,
+        keys,
+        retention=retention,
+        idle_ttl_s=idle_ttl_s,
+        seed=seed,
+        pipe=RedisPipe(url, limits.connect_timeout_s) if pipe_supports(url) else None,
+        timeout_s=timeout_s,
+    )
+    presence = RedisPresence(client, keys, ttl_s=presence_ttl_s, timeout_s=timeout_s)
     return LiveState(
-        log=RedisRoomLog(
-            client,
-            keys,
-            retention=retention,
-            idle_ttl_s=idle_ttl_s,
-            seed=seed,
-            pipe=RedisPipe(url, limits.connect_timeout_s) if pipe_supports(url) else None,
-            timeout_s=timeout_s,
-        ),
-        presence=RedisPresence(client, keys, ttl_s=presence_ttl_s, timeout_s=timeout_s),
+        log=log,
+        presence=presence,
         outbox=outbox,
         tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
         limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
         gates=RedisSessionGates(client, keys, ttl_s=gate_ttl_s, timeout_s=timeout_s),
+        door=RedisRoomDoor(client, keys, log, presence, timeout_s=timeout_s),
     )

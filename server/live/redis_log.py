@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from dataclasses import dataclass
 
 import redis.asyncio as redis
 
@@ -39,6 +40,15 @@ _OUTBOX_MAXLEN = 1_000_000
 _CREATE_ATTEMPTS = 3
 
 
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """What every script appending to a log is given."""
+
+    retention: int
+    idle_ttl_s: int
+    outbox_maxlen: int
+
+
 class RedisRoomLog:
     """Closing it closes the connection pool the presence and outbox share.
 
@@ -65,12 +75,12 @@ class RedisRoomLog:
         self._idle_ttl_s = idle_ttl_s
         self._seed = seed
         self._append = (
-            load_script(client, "log_append.lua")
+            load_script(client, "log_lib.lua", "log_append.lua")
             if pipe is None
-            else load_pipe_script(pipe, "log_append.lua")
+            else load_pipe_script(pipe, "log_lib.lua", "log_append.lua")
         )
         self._create = load_script(client, "log_create.lua")
-        self._window = load_script(client, "log_window.lua")
+        self._window = load_script(client, "log_lib.lua", "log_window.lua")
         self._creating: dict[int, asyncio.Task[None]] = {}
         self._fanout = Fanout(client.connection_pool, self._newest)
 
@@ -101,7 +111,7 @@ class RedisRoomLog:
             if reply:
                 seq, frame = reply
                 return LoggedEvent(int(seq), str(frame))
-            await self._ensure_log(session_id)
+            await self.ensure_log(session_id)
         raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
 
     async def signal(self, session_id: int, frame: str) -> None:
@@ -121,10 +131,15 @@ class RedisRoomLog:
                 epoch, head, first_id = reply
                 first_seq = entry_seq(first_id) if first_id else int(head) + 1
                 return LogWindow(str(epoch), first_seq, int(head))
-            await self._ensure_log(session_id)
+            await self.ensure_log(session_id)
         raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
 
-    async def _ensure_log(self, session_id: int) -> None:
+    @property
+    def settings(self) -> LogSettings:
+        return LogSettings(self._retention, self._idle_ttl_s, _OUTBOX_MAXLEN)
+
+    async def ensure_log(self, session_id: int) -> None:
+        """Create the session's log (a new epoch, seeded) unless it exists."""
         # One creation per session at a time in this process: each asks the seed source.
         task = self._creating.get(session_id)
         if task is None:

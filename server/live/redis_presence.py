@@ -39,14 +39,12 @@ class RedisPresence:
         self._linger = load_script(client, "presence_lib.lua", "presence_linger.lua")
         self._reap = load_script(client, "presence_lib.lua", "presence_reap.lua")
 
+    def join_args(self, conn_id: str, user: UserRef) -> list[str | int]:
+        """The arguments of ``join_connection`` in presence_lib.lua."""
+        return [conn_id, user.id, user.model_dump_json(), self._ttl_ms, self._key_ttl_s]
+
     async def join(self, session_id: int, conn_id: str, user: UserRef) -> bool:
-        args: list[str | int] = [
-            conn_id,
-            user.id,
-            user.model_dump_json(),
-            self._ttl_ms,
-            self._key_ttl_s,
-        ]
+        args = self.join_args(conn_id, user)
         async with unavailable(self._timeout_s):
             first = await self._join(keys=self._keys.presence(session_id), args=args)
         return bool(first)

@@ -100,20 +100,20 @@ class RoomConnection:
         # Attach first: from here on every new event reaches the queue, so nothing falls
         # between the replay read below and the live stream (overlap is dropped by seq).
         await hub.attach(self._member)
-        await hub.announce_departures(self._session_id)
-        window = await log_.window(self._session_id)
+        entry = await hub.enter(self._member)
+        window = entry.window
         plan = plan_resume(last_seq, window, epoch)
         read: list[LoggedEvent] = []
         if plan.replay_after is not None:
-            read = await log_.read(self._session_id, plan.replay_after)
+            # Up to the head only: later events come through the live stream.
+            wanted = window.head - plan.replay_after
+            read = await log_.read(self._session_id, plan.replay_after, limit=wanted)
         replay = complete_replay(plan, window, read)
         del read
-        await hub.join(self._member)
-        members = await hub.members(self._session_id)
         welcome = welcome_frame(
             session_id=self._session_id,
             user=self._user,
-            members=members,
+            members=entry.members,
             topic=self._topic,
             seq=window.head,
             resumed=replay.resumed,

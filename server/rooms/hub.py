@@ -30,7 +30,7 @@ from protocol.events import (
 )
 from protocol.feed import Action, Release, RoomFeed, Then
 from server.config import Settings
-from server.live.ports import LiveState, LiveStateUnavailable, LoggedEvent, Subscription
+from server.live.ports import Entry, LiveState, LiveStateUnavailable, LoggedEvent, Subscription
 from server.metrics import Metrics
 from server.rooms.member import EPHEMERAL_SEQ, Member
 
@@ -225,11 +225,19 @@ class Hub:
         for user in await self._live.presence.reap(session_id):
             await self.publish(session_id, PresenceEvent(event="leave", user=user, ts=now_iso()))
 
-    async def join(self, member: Member) -> None:
-        if await self._live.presence.join(member.session_id, member.conn_id, member.user):
+    async def enter(self, member: Member) -> Entry:
+        """Put an attached member in presence and read what its welcome needs, in one step of
+        live state; the departures found on the way are announced."""
+        user = member.user
+        body = encode_event(PresenceEvent(event="join", user=user, ts=now_iso()))
+        entry = await self._live.door.enter(member.session_id, member.conn_id, user, body)
+        if entry.joined is not None:
+            self._metrics.events_appended.labels("presence").inc()
+        for gone in entry.departed:
             await self.publish(
-                member.session_id, PresenceEvent(event="join", user=member.user, ts=now_iso())
+                member.session_id, PresenceEvent(event="leave", user=gone, ts=now_iso())
             )
+        return entry
 
     async def leave(self, member: Member) -> None:
         """The member's socket closed. Unless the session ended, it stays present for the

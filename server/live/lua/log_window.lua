@@ -5,9 +5,4 @@ local meta = redis.call('HMGET', KEYS[1], 'epoch', 'head')
 if not meta[1] or not meta[2] then
   return false
 end
-local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-local first_id = ''
-if #first > 0 then
-  first_id = first[1][1]
-end
-return {meta[1], meta[2], first_id}
+return {meta[1], meta[2], first_entry_id(KEYS[2])}

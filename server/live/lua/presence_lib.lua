@@ -28,3 +28,35 @@ local function refresh_keys(ttl_s)
     redis.call('EXPIRE', KEYS[i], ttl_s)
   end
 end
+
+-- Add (or refresh) a connection; returns 1 if it is the user's first in the session, else 0.
+local function join_connection(conn, uid, user_json, ttl_ms, key_ttl_s)
+  local first = 0
+  local previous = redis.call('HGET', KEYS[2], conn)
+  if previous ~= uid then
+    if previous then
+      -- A connection id reused by another user stops counting for the previous one.
+      drop_connection(conn)
+    end
+    redis.call('HSET', KEYS[2], conn, uid)
+    if redis.call('HINCRBY', KEYS[4], uid, 1) == 1 then
+      first = 1
+    end
+  end
+  redis.call('HSET', KEYS[3], uid, user_json)
+  redis.call('ZADD', KEYS[1], now_ms() + tonumber(ttl_ms), conn)
+  refresh_keys(key_ttl_s)
+  return first
+end
+
+-- Drop every expired connection; returns the JSON of each user whose last connection went.
+local function reap_expired()
+  local gone = {}
+  for _, conn in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms())) do
+    local user = drop_connection(conn)
+    if user then
+      table.insert(gone, user)
+    end
+  end
+  return gone
+end
