@@ -3,17 +3,13 @@ steps, so no other coroutine sees them half done."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from protocol.events import UserRef
-from server.live.ports import Entry, LoggedEvent
-
-if TYPE_CHECKING:
-    from server.live.memory import MemoryPresence, MemoryRoomLog
+from server.live.ports import Entry, LoggedEvent, Presence, RoomLog
 
 
 class MemoryRoomDoor:
-    def __init__(self, log: MemoryRoomLog, presence: MemoryPresence) -> None:
+    def __init__(self, log: RoomLog, presence: Presence) -> None:
+        # The memory engine's own: with them no step below waits once the log exists.
         self._log = log
         self._presence = presence
 
