@@ -32,6 +32,7 @@ from server.progress.projector import ConceptProjector
 from server.rooms import endpoint
 from server.rooms.activity import ActivityRecorder
 from server.rooms.context import RoomServices
+from server.rooms.gatekeeper import Gatekeeper
 from server.rooms.hub import Hub
 from server.rooms.transcript import TranscriptStore, TranscriptWriter
 from server.services import Services
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             owner=consumer,
         )
         activity = ActivityRecorder(db, flush_s=settings.activity_flush_s)
-        services = Services(settings, engine, db, live, hub, metrics, tutor, activity)
+        gatekeeper = Gatekeeper(settings, db, live.gates, activity)
+        services = Services(settings, engine, db, live, hub, metrics, tutor, activity, gatekeeper)
         # Room sockets see the services through their own port; this is where that is checked.
         room_services: RoomServices = services
         app.state.services = room_services

@@ -13,6 +13,7 @@ from server.metrics import Metrics
 
 if TYPE_CHECKING:
     from server.rooms.activity import ActivityRecorder
+    from server.rooms.gatekeeper import Gatekeeper
     from server.rooms.hub import Hub
     from server.tutor.service import TutorService
 
@@ -27,3 +28,4 @@ class Services:
     metrics: Metrics
     tutor: TutorService
     activity: ActivityRecorder
+    gatekeeper: Gatekeeper

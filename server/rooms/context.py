@@ -13,7 +13,7 @@ from protocol.frames import AnswerFrame, AskFrame, FrameError
 from server.config import Settings
 from server.live.ports import LiveState
 from server.metrics import Metrics
-from server.rooms.activity import ActivityRecorder
+from server.rooms.gatekeeper import Gatekeeper
 from server.rooms.hub import Hub
 
 
@@ -56,4 +56,4 @@ class RoomServices(Protocol):
     def tutor(self) -> TutorDesk: ...
 
     @property
-    def activity(self) -> ActivityRecorder: ...
+    def gatekeeper(self) -> Gatekeeper: ...

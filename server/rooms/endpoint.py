@@ -8,7 +8,7 @@ from fastapi import APIRouter, WebSocket
 
 from protocol.errors import CloseCode
 from server.live.ports import LiveStateUnavailable
-from server.rooms.access import Refused, admit, origin_allowed
+from server.rooms.access import Refused, origin_allowed
 from server.rooms.connection import RoomConnection
 from server.rooms.context import RoomServices
 
@@ -37,7 +37,7 @@ async def room_socket(websocket: WebSocket, session_id: int) -> None:
         last_seq = int(raw_last)
     epoch = params.get("epoch") or None
     try:
-        admission = await admit(services, session_id, params.get("token"))
+        admission = await services.gatekeeper.admit(session_id, params.get("token"))
     except Refused as refused:
         services.metrics.ws_closed.labels(str(int(refused.code))).inc()
         await websocket.close(refused.code, refused.reason)
