@@ -16,6 +16,7 @@ A client branches on codes; ``detail`` and ``message`` texts are for people. Clo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, IntEnum, StrEnum
@@ -286,7 +287,9 @@ class CloseCode(IntEnum):
     SERVICE_RESTART = 1012
     """The process is shutting down; reconnect (to another process) with ``last_seq``."""
     TRY_AGAIN_LATER = 1013
-    """Live state is briefly unavailable; reconnect after a short delay."""
+    """Live state is briefly unavailable, or the process has too many joins in progress;
+    reconnect after a short delay, no sooner than the reason's ``retry_after_ms`` if it has
+    one (:func:`retry_after_ms`)."""
     SLOW_CONSUMER = 4008
     """The client did not read its frames fast enough; reconnect with ``last_seq``."""
     SESSION_ENDED = 4410
@@ -315,6 +318,8 @@ class CloseSpec:
     reconnect: Reconnect
     meaning: str
     action: str
+    retry_hint: bool = False
+    """The close reason may carry ``retry_after_ms=<int>`` (:data:`RETRY_HINT_PATTERN`)."""
 
 
 CLOSE_CODES: Mapping[CloseCode, CloseSpec] = MappingProxyType(
@@ -349,8 +354,11 @@ CLOSE_CODES: Mapping[CloseCode, CloseSpec] = MappingProxyType(
         ),
         CloseCode.TRY_AGAIN_LATER: CloseSpec(
             Reconnect.WITH_BACKOFF,
-            "Live state is briefly unavailable.",
-            "Reconnect with `last_seq` after a short delay.",
+            "Live state is briefly unavailable, or the process is busy with other joins (a "
+            "reconnect storm); then the reason carries `retry_after_ms=<int>`.",
+            "Reconnect with `last_seq` after a short delay; when the reason carries "
+            "`retry_after_ms=<int>`, wait at least that many milliseconds, plus some jitter.",
+            retry_hint=True,
         ),
         CloseCode.SLOW_CONSUMER: CloseSpec(
             Reconnect.WITH_BACKOFF,
@@ -389,3 +397,40 @@ REFUSED_STATUS_CLOSE_CODES: Mapping[int, CloseCode] = MappingProxyType(
         410: CloseCode.SESSION_ENDED,
     }
 )
+
+
+# A close reason's retry hint: "busy; retry_after_ms=250". One ``key=value`` item among items
+# separated by ";", so a reason can carry other text (a close reason holds 123 bytes at most).
+# The pattern is plain enough to mean the same as a JavaScript RegExp (the page reads it from
+# /static/catalogue.js).
+RETRY_HINT_KEY = "retry_after_ms"
+RETRY_HINT_PATTERN = r"(?:^|;)\s*retry_after_ms=([0-9]{1,9})\s*(?:;|$)"
+RETRY_AFTER_MAX_MS = 60_000
+"""A hint above this is read as this: a client never waits longer on a server's word."""
+
+_RETRY_HINT = re.compile(RETRY_HINT_PATTERN)
+
+
+def with_retry_hint(reason: str, retry_after_ms: int) -> str:
+    """``reason`` with the retry hint appended: ``with_retry_hint("busy", 250)`` is
+    ``"busy; retry_after_ms=250"``. Raises ValueError unless ``retry_after_ms`` is >= 0."""
+    if retry_after_ms < 0:
+        raise ValueError("retry_after_ms must be >= 0")
+    hint = f"{RETRY_HINT_KEY}={retry_after_ms}"
+    return f"{reason}; {hint}" if reason else hint
+
+
+# Close codes whose reason may carry the hint.
+_HINTED = frozenset(code for code, spec in CLOSE_CODES.items() if spec.retry_hint)
+
+
+def retry_after_ms(code: int, reason: str) -> int | None:
+    """How long, in milliseconds, a socket closed with ``code`` and ``reason`` asks the client
+    to wait before reconnecting; ``None`` when it asks nothing (another code, no hint, a
+    malformed one). Never raises; a hint above :data:`RETRY_AFTER_MAX_MS` is read as that."""
+    if code not in _HINTED or not isinstance(reason, str):
+        return None
+    found = _RETRY_HINT.search(reason)
+    if found is None:
+        return None
+    return min(int(found[1]), RETRY_AFTER_MAX_MS)

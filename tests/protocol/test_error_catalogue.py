@@ -15,6 +15,9 @@ from protocol.errors import (
     FRAME_ERROR_CODES,
     REFUSED_STATUS_CLOSE_CODES,
     REST_ERROR_CODES,
+    RETRY_AFTER_MAX_MS,
+    RETRY_HINT_KEY,
+    RETRY_HINT_PATTERN,
     STATUS_ERROR_CODES,
     AgentErrorCode,
     CloseCode,
@@ -22,6 +25,8 @@ from protocol.errors import (
     Reconnect,
     Surface,
     error_code_for_status,
+    retry_after_ms,
+    with_retry_hint,
 )
 
 DOC = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
@@ -125,3 +130,48 @@ def test_the_docs_give_each_close_code_its_policy() -> None:
     rows = table_rows(section("Close codes"))
     documented = {int(row[0]): row[1] for row in rows}
     assert documented == {code.value: spec.reconnect.value for code, spec in CLOSE_CODES.items()}
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "expected"),
+    [
+        (1013, "busy; retry_after_ms=250", 250),
+        (1013, "retry_after_ms=0", 0),
+        (1013, "busy; retry_after_ms=7 ; region=eu", 7),
+        (1013, "busy;retry_after_ms=12", 12),
+        (1013, "busy; retry_after_ms=999999999", RETRY_AFTER_MAX_MS),
+        (1013, "live state is unavailable", None),
+        (1013, "", None),
+        (1013, "busy; retry_after_ms=", None),
+        (1013, "busy; retry_after_ms=-5", None),
+        (1013, "busy; retry_after_ms=2.5", None),
+        (1013, "busy; retry_after_ms=1234567890", None),
+        (1013, "busy; xretry_after_ms=250", None),
+        (1012, "busy; retry_after_ms=250", None),
+        (4008, "retry_after_ms=250", None),
+        (1006, "retry_after_ms=250", None),
+        (3999, "retry_after_ms=250", None),
+    ],
+)
+def test_the_retry_hint_is_read_only_where_the_catalogue_allows_it(
+    code: int, reason: str, expected: int | None
+) -> None:
+    assert retry_after_ms(code, reason) == expected
+
+
+def test_a_reason_with_a_hint_reads_back_as_that_hint() -> None:
+    for ms in (0, 1, 250, 5000, RETRY_AFTER_MAX_MS):
+        reason = with_retry_hint("busy", ms)
+        assert retry_after_ms(CloseCode.TRY_AGAIN_LATER, reason) == ms
+        assert len(reason.encode()) <= 123  # what a close frame's reason can hold
+    assert with_retry_hint("busy", 250) == "busy; retry_after_ms=250"
+    assert with_retry_hint("", 250) == "retry_after_ms=250"
+    with pytest.raises(ValueError):
+        with_retry_hint("busy", -1)
+
+
+def test_only_try_again_later_carries_a_hint() -> None:
+    hinted = {code for code, spec in CLOSE_CODES.items() if spec.retry_hint}
+    assert hinted == {CloseCode.TRY_AGAIN_LATER}
+    assert RETRY_HINT_KEY in RETRY_HINT_PATTERN
+    assert "retry_after_ms=<int>" in section("Close codes")
