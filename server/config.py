@@ -144,6 +144,17 @@ class Settings(BaseSettings):
         le=3600,
         description="A socket whose client has not answered a ping within this is closed.",
     )
+    # Room-socket joins in progress on this process at once: from the socket being accepted
+    # until its welcome and replay are handed to its writer. A join is a few live-state
+    # commands and a replay held in memory; 64 (the Redis pool's default size) keeps a
+    # reconnect storm from taking every pooled connection and the event loop away from the
+    # live rooms, while a process still admits thousands of members a second. Beyond it, a
+    # join waits up to ws_join_wait_s for a slot, then is closed with 1013 and a retry hint.
+    ws_joins_max: int = Field(default=64, ge=1, le=100_000)
+    # A waiting join costs no work, only an open socket, so live rooms do not feel the wait;
+    # it smooths a burst without a client round trip. At most ws_joins_max joins wait. 0: no
+    # waiting, a join past the bound is refused at once.
+    ws_join_wait_s: float = Field(default=0.25, ge=0, le=10)
     chat_max_chars: int = Field(default=4000, ge=1)
     rate_limit_per_s: float = Field(default=5.0, gt=0)
     rate_limit_burst: int = Field(default=20, ge=1)

@@ -27,6 +27,16 @@ class Metrics:
         self.ws_closed = Counter(
             "studyroom_ws_closed_total", "Room sockets closed, by close code", ["code"], registry=r
         )
+        self.ws_joins_in_progress = Gauge(
+            "studyroom_ws_joins_in_progress",
+            "Room-socket joins holding a slot: accepted, welcome and replay not yet written",
+            registry=r,
+        )
+        self.ws_joins_refused = Counter(
+            "studyroom_ws_joins_refused_total",
+            "Room-socket joins refused with 1013 because too many were in progress",
+            registry=r,
+        )
         self.rooms = Gauge("studyroom_rooms", "Rooms with members on this process", registry=r)
         self.events_appended = Counter(
             "studyroom_room_events_total",
