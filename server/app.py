@@ -34,6 +34,8 @@ from server.rooms.activity import ActivityRecorder
 from server.rooms.context import RoomServices
 from server.rooms.gatekeeper import Gatekeeper
 from server.rooms.hub import Hub
+from server.rooms.joins import JoinLimiter
+from server.rooms.replays import ReplayReads
 from server.rooms.transcript import TranscriptStore, TranscriptWriter
 from server.services import Services
 from server.tutor.factory import build_provider
@@ -89,7 +91,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         activity = ActivityRecorder(db, flush_s=settings.activity_flush_s)
         gatekeeper = Gatekeeper(settings, db, live.gates, activity)
-        services = Services(settings, engine, db, live, hub, metrics, tutor, activity, gatekeeper)
+        joins = JoinLimiter(settings.ws_joins_max, settings.ws_join_wait_s, metrics)
+        services = Services(
+            settings,
+            engine,
+            db,
+            live,
+            hub,
+            metrics,
+            tutor,
+            activity,
+            gatekeeper,
+            joins,
+            ReplayReads(live.log),
+        )
         # Room sockets see the services through their own port; this is where that is checked.
         room_services: RoomServices = services
         app.state.services = room_services

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from server.rooms.activity import ActivityRecorder
     from server.rooms.gatekeeper import Gatekeeper
     from server.rooms.hub import Hub
+    from server.rooms.joins import JoinLimiter
+    from server.rooms.replays import ReplayReads
     from server.tutor.service import TutorService
 
 
@@ -29,3 +31,5 @@ class Services:
     tutor: TutorService
     activity: ActivityRecorder
     gatekeeper: Gatekeeper
+    joins: JoinLimiter
+    replays: ReplayReads

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -50,6 +51,10 @@ from server.rooms.sink import FRAME_SINK, FrameSink, SinkFactory, SocketGone
 log = logging.getLogger(__name__)
 
 
+def _nothing() -> None:
+    pass
+
+
 class RoomConnection:
     def __init__(
         self,
@@ -76,7 +81,11 @@ class RoomConnection:
         # The welcome frame and the events to replay, until the writer has sent them.
         self._greeting: list[str] = []
 
-    async def run(self, last_seq: int | None, epoch: str | None) -> None:
+    async def run(
+        self, last_seq: int | None, epoch: str | None, entered: Callable[[], None] = _nothing
+    ) -> None:
+        """Serve the socket until it closes; ``entered`` is called once the welcome and replay
+        are ready for the writer (the join's slot is freed there, see server.rooms.joins)."""
         member = self._member
         metrics = self._services.metrics
         code = CloseCode.NORMAL
@@ -86,6 +95,7 @@ class RoomConnection:
             except LiveStateUnavailable:
                 code = CloseCode.TRY_AGAIN_LATER
                 return
+            entered()
             code = await self._serve(head)
         finally:
             await self._hub.detach(member)
@@ -96,7 +106,7 @@ class RoomConnection:
 
     async def _enter(self, last_seq: int | None, epoch: str | None) -> int:
         """Join the room; sets the welcome and the events to replay, and returns the head seq."""
-        hub, log_ = self._hub, self._services.live.log
+        hub, log_ = self._hub, self._services.replays
         # Attach first: from here on every new event reaches the queue, so nothing falls
         # between the replay read below and the live stream (overlap is dropped by seq).
         await hub.attach(self._member)

@@ -15,6 +15,8 @@ from server.live.ports import LiveState
 from server.metrics import Metrics
 from server.rooms.gatekeeper import Gatekeeper
 from server.rooms.hub import Hub
+from server.rooms.joins import JoinLimiter
+from server.rooms.replays import ReplayReads
 
 
 class TutorDesk(Protocol):
@@ -57,3 +59,9 @@ class RoomServices(Protocol):
 
     @property
     def gatekeeper(self) -> Gatekeeper: ...
+
+    @property
+    def joins(self) -> JoinLimiter: ...
+
+    @property
+    def replays(self) -> ReplayReads: ...

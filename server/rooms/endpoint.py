@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket
 
@@ -11,6 +12,7 @@ from server.live.ports import LiveStateUnavailable
 from server.rooms.access import Refused, origin_allowed
 from server.rooms.connection import RoomConnection
 from server.rooms.context import RoomServices
+from server.rooms.joins import Busy
 
 router = APIRouter()
 
@@ -27,6 +29,21 @@ async def room_socket(websocket: WebSocket, session_id: int) -> None:
         await websocket.close(CloseCode.FORBIDDEN)
         return
     await websocket.accept()
+    # A join holds a slot until its welcome and replay are handed to the writer (see joins).
+    slot = await services.joins.acquire()
+    if isinstance(slot, Busy):
+        services.metrics.ws_closed.labels(str(int(CloseCode.TRY_AGAIN_LATER))).inc()
+        await websocket.close(CloseCode.TRY_AGAIN_LATER, slot.reason)
+        return
+    try:
+        await _join(websocket, session_id, services, slot.release)
+    finally:
+        slot.release()
+
+
+async def _join(
+    websocket: WebSocket, session_id: int, services: RoomServices, entered: Callable[[], None]
+) -> None:
     params = websocket.query_params
     last_seq: int | None = None
     raw_last = params.get("last_seq")
@@ -47,4 +64,4 @@ async def room_socket(websocket: WebSocket, session_id: int) -> None:
         await websocket.close(CloseCode.TRY_AGAIN_LATER, "live state is unavailable")
         return
     connection = RoomConnection(websocket, services, session_id, admission.user, admission.topic)
-    await connection.run(last_seq, epoch)
+    await connection.run(last_seq, epoch, entered=entered)
