@@ -86,7 +86,7 @@ def explain(exc: BaseException, server: str | None = None) -> CliError | None:
     import httpx
     import websockets
 
-    from clients.sdk import ApiError, RoomClosed
+    from clients.sdk import ApiError, RoomBusy, RoomClosed
 
     where = f" at {server}" if server else ""
     if isinstance(exc, CliError):
@@ -99,6 +99,8 @@ def explain(exc: BaseException, server: str | None = None) -> CliError | None:
         return CliError(f"{describe_detail(exc.detail)} (HTTP {exc.status})")
     if isinstance(exc, RoomClosed):
         return CliError(room_closed_message(exc.code, exc.reason))
+    if isinstance(exc, RoomBusy):
+        return CliError(f"the server{where} is busy with other joins; try again in a moment")
     if isinstance(exc, httpx.TimeoutException):
         return CliError(f"the server{where} did not answer in time")
     if isinstance(exc, httpx.HTTPError | websockets.WebSocketException):

@@ -9,8 +9,8 @@ async with StudyroomClient("http://127.0.0.1:8000") as client:
             print(delivery.seq, delivery.event)
 """
 
-from clients.sdk.errors import ApiError, RoomClosed
+from clients.sdk.errors import ApiError, RoomBusy, RoomClosed
 from clients.sdk.rest import StudyroomClient
 from clients.sdk.room import Delivery, Room
 
-__all__ = ["ApiError", "Delivery", "Room", "RoomClosed", "StudyroomClient"]
+__all__ = ["ApiError", "Delivery", "Room", "RoomBusy", "RoomClosed", "StudyroomClient"]

@@ -26,3 +26,13 @@ class RoomClosed(Exception):
         super().__init__(f"room closed ({code}): {reason}")
         self.code = code
         self.reason = reason
+
+
+class RoomBusy(TimeoutError):
+    """The room did not open in time because the server kept refusing the join as busy (close
+    code 1013 with ``retry_after_ms``): a reconnect storm. Trying again a little later works."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"the server is busy ({code}: {reason}); try again in a moment")
+        self.code = code
+        self.reason = reason

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
@@ -22,9 +23,14 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from clients.sdk.errors import ApiError, RoomClosed
+from clients.sdk.errors import ApiError, RoomBusy, RoomClosed
 from clients.sdk.models import ConnectionDetails
-from protocol.errors import FINAL_CLOSE_CODES, REFUSED_STATUS_CLOSE_CODES, CloseCode
+from protocol.errors import (
+    FINAL_CLOSE_CODES,
+    REFUSED_STATUS_CLOSE_CODES,
+    CloseCode,
+    retry_after_ms,
+)
 from protocol.events import AnyRoomEvent, parse_room_event
 from protocol.sequence import is_new, plan_rejoin
 
@@ -36,6 +42,22 @@ _CLOSED = RoomClosed(1000, "closed by the client")
 # After ``resumed: false``: how long to let the transcript catch up with the room.
 TRANSCRIPT_POLL_S = 0.25
 TRANSCRIPT_SETTLE_POLLS = 12
+
+
+def reconnect_delay_s(
+    backoff_s: float, code: int, reason: str, rng: Callable[[], float] = random.random
+) -> float:
+    """How long to wait before reconnecting after a close with ``code`` and ``reason``.
+
+    The back-off, jittered: the reconnects of a whole room after a server restart spread out.
+    A busy server's hint (``retry_after_ms`` on 1013) is a floor: never sooner than it says,
+    plus up to half of it again, so the clients it refused together do not return together.
+    """
+    delay = backoff_s * (0.5 + rng())
+    hint_ms = retry_after_ms(code, reason)
+    if hint_ms is not None:
+        delay = max(delay, hint_ms / 1000 * (1 + 0.5 * rng()))
+    return delay
 
 
 class RoomBackend(Protocol):
@@ -94,6 +116,8 @@ class Room:
         self._closed = False
         self._welcomed_now = False
         self.reconnects = 0
+        # The close code and reason of the last connection that ended, if any.
+        self.last_close: tuple[int, str] | None = None
 
     # lifecycle
 
@@ -119,7 +143,10 @@ class Room:
             raise RoomClosed(0, "the room stopped before it opened")
         if waiter not in done:
             waiter.cancel()
+            last = self.last_close
             await self.close()
+            if last is not None and retry_after_ms(*last) is not None:
+                raise RoomBusy(last[0], last[1])
             raise TimeoutError("the room did not open in time")
 
     async def close(self) -> None:
@@ -193,6 +220,7 @@ class Room:
             while not self._closed:
                 self._welcomed_now = False
                 code, reason = await self._session()
+                self.last_close = (code, reason)
                 if self._welcomed_now:
                     backoff = 0.2  # that connection worked: start over from a short wait
                 if self._closed:
@@ -203,8 +231,7 @@ class Room:
                     await self._inbox.put(RoomClosed(code, reason))
                     return
                 self.reconnects += 1
-                # Jitter spreads the reconnects of a whole room after a server restart.
-                await asyncio.sleep(backoff * (0.5 + random.random()))  # noqa: S311
+                await asyncio.sleep(reconnect_delay_s(backoff, code, reason))
                 backoff = min(self._max_backoff_s, backoff * 2)
         except BaseException as exc:
             if not isinstance(exc, asyncio.CancelledError):

@@ -18,7 +18,7 @@ from clients.cli.chat.stdin import StdinLines
 from clients.cli.chat.views import LiveView, PlainView, View
 from clients.cli.runtime import fail, room_closed_message, signed_in_client, stdout
 from clients.sdk import Delivery, Room, RoomClosed
-from protocol.errors import CloseCode
+from protocol.errors import CloseCode, retry_after_ms
 from protocol.sessions import SessionStatus
 
 if TYPE_CHECKING:
@@ -30,6 +30,13 @@ CONNECTION_CHECK_S = 0.25
 # Room events loaded from the transcript to find the last messages before joining.
 HISTORY_SCAN_FACTOR = 4
 HISTORY_TYPES = frozenset({"chat", "ask", "agent.done", "agent.error", "quiz", "quiz.result"})
+
+
+def reconnecting_notice(last_close: tuple[int, str] | None) -> str:
+    """What the terminal says when the room lost its connection and is getting it back."""
+    if last_close is not None and retry_after_ms(*last_close) is not None:
+        return "the server is busy; reconnecting shortly…"
+    return "connection lost; reconnecting…"
 
 
 class Left(Exception):
@@ -160,7 +167,7 @@ class TerminalRoom:
                 seen = self.room.reconnects
                 if announced_at != self.state.welcomes:
                     announced_at = self.state.welcomes
-                    self.printer.notice("connection lost; reconnecting…")
+                    self.printer.notice(reconnecting_notice(self.room.last_close))
 
     async def _read_input(self, lines: StdinLines) -> None:
         while (line := await lines.next()) is not None:
