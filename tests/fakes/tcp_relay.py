@@ -2,7 +2,8 @@
 
 Cutting aborts every relayed connection and resets new ones at once (accepted, then reset),
 like a network that went away; restoring lets connections through again on the same port, so
-a page loaded through the relay keeps its origin.
+a page loaded through the relay keeps its origin. Stalling keeps every connection open but
+passes no byte until :meth:`Relay.flow`, like a peer that hangs without failing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Relay:
         self._tasks: set[asyncio.Task[None]] = set()
         self.cut_off = False
         self.port = 0
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def base_url(self) -> str:
@@ -49,7 +52,16 @@ class Relay:
     def restore(self) -> None:
         self.cut_off = False
 
+    def stall(self) -> None:
+        """Hold every byte, both ways, on open and new connections until :meth:`flow`."""
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        """Pass on what a stall held, and everything after it."""
+        self._flowing.set()
+
     async def stop(self) -> None:
+        self.flow()
         self.cut()
         if self._server is not None:
             self._server.close()
@@ -88,6 +100,7 @@ class Relay:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(CHUNK):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         # One side finished or failed: finish the other, flushing what it still holds.
