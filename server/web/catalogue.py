@@ -16,6 +16,8 @@ from protocol.errors import (
     ERROR_CODES,
     FINAL_CLOSE_CODES,
     REFUSED_STATUS_CLOSE_CODES,
+    RETRY_AFTER_MAX_MS,
+    RETRY_HINT_PATTERN,
     Reconnect,
 )
 
@@ -29,7 +31,7 @@ def _js(value: Any) -> str:
 
 def catalogue_js() -> bytes:
     """The module's source: ``RECONNECT``, ``CLOSE_CODES``, ``FINAL_CLOSE_CODES``,
-    ``REFUSED_STATUS_CLOSE_CODES``, ``ERROR_CODES`` and ``AGENT_ERROR_CODES``."""
+    ``REFUSED_STATUS_CLOSE_CODES``, ``RETRY_HINT``, ``ERROR_CODES`` and ``AGENT_ERROR_CODES``."""
     reconnect = {policy.name: policy.value for policy in Reconnect}
     close_codes = {
         str(code.value): {
@@ -40,6 +42,11 @@ def catalogue_js() -> bytes:
         for code, spec in CLOSE_CODES.items()
     }
     final = sorted(code.value for code in FINAL_CLOSE_CODES)
+    hint = {
+        "codes": sorted(code.value for code, spec in CLOSE_CODES.items() if spec.retry_hint),
+        "pattern": RETRY_HINT_PATTERN,
+        "max_ms": RETRY_AFTER_MAX_MS,
+    }
     refused = sorted((status, code.value) for status, code in REFUSED_STATUS_CLOSE_CODES.items())
     errors = {
         code.value: {"surfaces": sorted(spec.surfaces), "status": spec.status}
@@ -61,6 +68,10 @@ export const FINAL_CLOSE_CODES = new Set({_js(final)});
 
 // A refused request for connection details (HTTP status), as the close code it stands for.
 export const REFUSED_STATUS_CLOSE_CODES = new Map({_js(refused)});
+
+// A close reason's retry hint (protocol.errors.retry_after_ms): on a close with one of
+// `codes`, `pattern` (a RegExp source) finds the milliseconds to wait at least, up to `max_ms`.
+export const RETRY_HINT = Object.freeze({_js(hint)});
 
 // The codes of error frames and REST error bodies: where each appears, and its HTTP status.
 export const ERROR_CODES = Object.freeze({_js(errors)});
