@@ -20,6 +20,9 @@ from protocol.errors import (
     CLOSE_CODES,
     ERROR_CODES,
     FRAME_ERROR_CODES,
+    RETRY_AFTER_MAX_MS,
+    RETRY_HINT_KEY,
+    RETRY_HINT_PATTERN,
     AgentErrorCode,
     CloseCode,
 )
@@ -303,13 +306,24 @@ def _query_schema() -> JSON:
 
 def _close_entry(code: CloseCode) -> JSON:
     spec = CLOSE_CODES[code]
-    return {
+    entry: JSON = {
         "code": code.value,
         "name": code.name.lower(),
         "description": spec.meaning,
         "client_action": spec.action,
         "reconnect": spec.reconnect.value,
     }
+    if spec.retry_hint:
+        entry["retry_hint"] = {
+            "description": "The close reason may carry how long to wait at least before "
+            "reconnecting, as `retry_after_ms=<int>` (e.g. `busy; retry_after_ms=250`); "
+            "a value above `max_ms` is read as `max_ms`.",
+            "key": RETRY_HINT_KEY,
+            "pattern": RETRY_HINT_PATTERN,
+            "unit": "ms",
+            "max_ms": RETRY_AFTER_MAX_MS,
+        }
+    return entry
 
 
 def _codes_markdown() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from protocol.errors import (
     AgentErrorCode,
     CloseCode,
     ErrorCode,
+    retry_after_ms,
 )
 from protocol.events import (
     PONG_FRAME,
@@ -277,6 +279,17 @@ def test_error_and_close_codes_are_documented() -> None:
     assert {c for c in CloseCode if closes[c]["reconnect"] == "no"} == FINAL_CLOSE_CODES
     for code in (*FRAME_ERROR_CODES, *AgentErrorCode, *CloseCode):
         assert f"`{code.value}`" in info["description"]
+
+
+def test_the_retry_hint_is_described_where_a_close_may_carry_it() -> None:
+    closes = {c["code"]: c for c in DOC["info"]["x-close-codes"]}
+    hinted = {code for code, entry in closes.items() if "retry_hint" in entry}
+    assert hinted == {CloseCode.TRY_AGAIN_LATER.value}
+    hint = closes[CloseCode.TRY_AGAIN_LATER]["retry_hint"]
+    assert hint["key"] == "retry_after_ms" and hint["unit"] == "ms"
+    found = re.search(hint["pattern"], "busy; retry_after_ms=250")
+    assert found is not None and found[1] == "250"
+    assert hint["max_ms"] == retry_after_ms(CloseCode.TRY_AGAIN_LATER, "retry_after_ms=999999")
 
 
 def test_error_frames_list_the_frame_codes() -> None:
