@@ -9,7 +9,6 @@ checks share one read of the session, its topic and its members, and the first f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from server.live.ports import Gate, SessionGates
 from server.membership import Verdict
 from server.rooms.access import Admission, Refused
 from server.rooms.activity import ActivityRecorder
+from server.rooms.single_flight import SingleFlight
 from server.topics import topic_payload
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class Gatekeeper:
         self._db = db
         self._gates = gates
         self._activity = activity
-        self._reading: dict[int, asyncio.Task[_Stored | None]] = {}
+        self._reads: SingleFlight[int, _Stored | None] = SingleFlight()
 
     async def admit(self, session_id: int, token: str | None) -> Admission:
         """Check the token and the gate; raises :class:`Refused` with the close code, and
@@ -96,7 +96,7 @@ class Gatekeeper:
 
     async def _admit_from_database(self, session_id: int, user: UserRef) -> Admission:
         try:
-            stored = await self._read_shared(session_id)
+            stored = await self._reads.do(session_id, lambda: self._read_and_fill(session_id))
         except Exception as exc:
             if not is_database_unavailable(exc):
                 raise
@@ -114,21 +114,6 @@ class Gatekeeper:
         if refusal is not None:
             raise Refused(*refusal)
         return Admission(user, stored.topic)
-
-    async def _read_shared(self, session_id: int) -> _Stored | None:
-        task = self._reading.get(session_id)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._read_and_fill(session_id))
-            self._reading[session_id] = task
-            task.add_done_callback(lambda done: self._read_done(session_id, done))
-        # Shielded: one waiter giving up (its client left) does not fail the others.
-        return await asyncio.shield(task)
-
-    def _read_done(self, session_id: int, task: asyncio.Task[_Stored | None]) -> None:
-        if self._reading.get(session_id) is task:
-            del self._reading[session_id]
-        if not task.cancelled():
-            task.exception()  # every waiter may be gone; the error was theirs to see
 
     async def _is_member(self, session_id: int, user_id: int) -> bool:
         async with self._db() as db:
