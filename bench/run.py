@@ -1,6 +1,6 @@
 """The benchmark harness: studyroom beside its peers, in one run, on one machine.
 
-    scripts/bench             # the full run (about 15 minutes)
+    scripts/bench             # the full run (about 20 minutes)
     scripts/bench --quick     # a smoke run (about 3 minutes)
 
 This process is the one load generator (asyncio on uvloop, raw WebSocket clients); it runs on

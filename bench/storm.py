@@ -106,6 +106,8 @@ class StormSocket:
                     self.last_seq = seq
                 if stamp_of(frame) >= 0:
                     self.chats += 1
+                elif frame == "2":  # an Engine.IO ping
+                    await self.ws.send("3")
         except (ConnectionClosed, OSError):
             pass
 
@@ -126,7 +128,8 @@ class Storm:
         return url
 
     async def enter(self, sock: StormSocket, resume: bool) -> None:
-        """Connect ``sock`` until its first frame arrives, trying again after a 1013."""
+        """Connect ``sock`` and enter its room, trying again after a 1013. studyroom: until its
+        ``welcome``; a peer: until its dialect's handshake is done (the floor's hello)."""
         deadline = time.monotonic() + _GIVE_UP_S
         while True:
             url = self._url(sock, resume)
@@ -142,7 +145,10 @@ class Storm:
                 await asyncio.sleep(retry_delay_s("", self._rng))
                 continue
             try:
-                first = await ws.recv()
+                async with asyncio.timeout(60):
+                    first = await ws.recv() if self.resumes else None
+                    if first is None:
+                        await self.system.dialect.enter(ws, sock.seat.room)
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else None
                 if code != TRY_AGAIN_LATER or time.monotonic() > deadline:
@@ -151,12 +157,16 @@ class Storm:
                 sock.refused += 1
                 await asyncio.sleep(retry_delay_s(exc.rcvd.reason if exc.rcvd else "", self._rng))
                 continue
+            except Exception:
+                with contextlib.suppress(WebSocketException, OSError, TimeoutError):
+                    await ws.close()
+                raise
             sock.welcomed_ns = time.monotonic_ns()
             break
         sock.ws = ws
-        if not isinstance(first, str):
-            raise RuntimeError(f"expected a text frame first, got {first!r:.200}")
         if self.resumes:
+            if not isinstance(first, str):
+                raise RuntimeError(f"expected a text frame first, got {first!r:.200}")
             welcome = json.loads(first)
             if welcome.get("type") != "welcome":
                 raise RuntimeError(f"expected welcome, got {first:.200}")
