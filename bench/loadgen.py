@@ -62,8 +62,15 @@ class Fleet:
     def alive(self) -> int:
         return sum(1 for c in self.conns if not c.dead)
 
-    async def open(self, seats: list[Seat], concurrency: int = 64) -> None:
-        """Connect every seat (and run its handshake); raises if any fails."""
+    async def open(
+        self, seats: list[Seat], concurrency: int = 64, timings: list[int] | None = None
+    ) -> None:
+        """Connect every seat (and run its handshake); raises if any fails.
+
+        With ``timings``, each connection appends the ns from the start of its connect (once
+        it holds a slot) to the end of the dialect's handshake (its first frame, for studyroom
+        and the floor).
+        """
         gate = asyncio.Semaphore(concurrency)
         positions: Counter[str] = Counter()
         numbered = []
@@ -73,6 +80,7 @@ class Fleet:
 
         async def one(seat: Seat, position: int) -> Conn:
             async with gate:
+                began = time.monotonic_ns()
                 ws = await connect(
                     seat.url,
                     compression=None,
@@ -87,6 +95,8 @@ class Fleet:
                 except BaseException:
                     await ws.close()
                     raise
+                if timings is not None:
+                    timings.append(time.monotonic_ns() - began)
             conn = Conn(ws, seat.room, position)
             conn.reader = asyncio.create_task(self._read(conn))
             return conn

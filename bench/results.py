@@ -12,6 +12,10 @@ SOCKETIO = "socketio"
 STUDYROOM = "studyroom"
 ORDER = (STUDYROOM, FLOOR, SOCKETIO, "fastapi")
 HEADLINE = "40x10"
+# The reconnect storms with a time target: sockets → seconds from the drop to the last welcome.
+STORM_LIMITS_S = {1000: 3.0, 5000: 12.0}
+JOIN_VS_FLOOR = 2.0
+UNTOUCHED_P99_MS = 50.0
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
@@ -63,7 +67,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     def ratio(a: Any, b: Any) -> float | None:
         return round(a / b, 2) if a is not None and b else None
 
-    rows = [
+    join = ratio(
+        dig(systems, STUDYROOM, "join", "cpu_ms_per_join"),
+        dig(systems, FLOOR, "join", "cpu_ms_per_join"),
+    )
+    rows: list[tuple[str, Any, float, str] | tuple[str, Any, float, str, bool]] = [
         (
             "fan-out CPU per delivery vs websockets+Redis floor (40x10)",
             ratio(ours, floor),
@@ -76,17 +84,50 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("tutor overhead, first token, p50", tutor, 5.0, "ms"),
         ("replay of 1,000 missed events, p50", replay, 50.0, "ms"),
         ("others' p99 with 5% of members stalled, vs without (40x10)", stalled, 2.0, "x"),
+        ("join CPU per socket vs websockets+Redis floor", join, JOIN_VS_FLOOR, "x"),
     ]
-    return [
-        {
-            "target": name,
-            "value": value,
-            "limit": limit,
-            "unit": unit,
-            "met": None if value is None else value <= limit,
-        }
-        for name, value, limit, unit in rows
-    ]
+    for size, run in sorted(_storms(dig(systems, STUDYROOM, "storm")).items()):
+        # A storm counts only when every socket came back and resumed.
+        whole = not run.get("failed") and not run.get("not_resumed")
+        if size in STORM_LIMITS_S:
+            name = f"reconnect storm of {size:,}: drop → last resumed welcome"
+            rows.append((name, run.get("storm_s"), STORM_LIMITS_S[size], "s", whole))
+        p99 = dig(run, "untouched_during", "p99_ms")
+        name = f"untouched rooms' p99 during the storm of {size:,}"
+        rows.append((name, p99, UNTOUCHED_P99_MS, "ms"))
+    return [_target(*row) for row in rows]
+
+
+def _target(name: str, value: Any, limit: float, unit: str, whole: bool = True) -> dict[str, Any]:
+    met = None if value is None else (value <= limit and whole)
+    return {"target": name, "value": value, "limit": limit, "unit": unit, "met": met}
+
+
+def _storms(storms: Any) -> dict[int, dict[str, Any]]:
+    """The storms that ran, by size (skipped and failed ones left out)."""
+    if not isinstance(storms, dict):
+        return {}
+    return {
+        int(size): run
+        for size, run in storms.items()
+        if succeeded(run) and run.get("status") != "skipped"
+    }
+
+
+def storm_line(run: dict[str, Any]) -> str:
+    """One storm's figures on one line, as the harness prints them."""
+    if run.get("status") == "skipped":
+        return f"storm of {run['sockets']:,} skipped: {run['reason']}"
+    resumed = f", {run['resumed']} resumed, {run['not_resumed']} not" if "resumed" in run else ""
+    before, during = run["untouched_before"], run["untouched_during"]
+    return (
+        f"storm of {run['sockets']:,}: last welcome {_num(run['storm_s'], 2, 's')} after the "
+        f"drop ({run['reconnected']} back, {run['failed']} failed{resumed}, "
+        f"{run['refused_then_retried']} refused then retried); server CPU "
+        f"{_num(run['server_cpu_s'], 2, 's')} ({_num(run['cpu_ms_per_socket'], 2)} ms/socket); "
+        f"untouched p50/p99 {_num(before['p50_ms'], 1)}/{_num(before['p99_ms'], 1)} ms before, "
+        f"{_num(during['p50_ms'], 1)}/{_num(during['p99_ms'], 1)} ms during"
+    )
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -121,6 +162,7 @@ def markdown(results: dict[str, Any]) -> str:
         )
     out += ["", *_fanout(systems, labels), *_slow(dig(systems, STUDYROOM, "slow_consumers"))]
     out += [*_ramp(systems, labels), *_idle(systems, labels)]
+    out += [*_join(systems, labels), *_storm(systems, labels)]
     out += _studyroom_only(results.get(STUDYROOM, {}))
     out += _profile(dig(systems, STUDYROOM, "profile"))
     notes = meta.get("notes") or []
@@ -262,6 +304,112 @@ def _idle(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:
                 f"| {_num(100 * point['idle_cpu_util'], 1, '%')} | {_num(point['connect_s'])} s |"
             )
     return [*out, ""]
+
+
+def _join(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    runs = {k: dig(systems, k, "join") for k in ordered(systems)}
+    runs = {k: v for k, v in runs.items() if v is not None}
+    if not runs:
+        return []
+    floor = dig(runs, FLOOR, "cpu_ms_per_join")
+    out = [
+        "## Join cost",
+        "",
+        "Sockets joining rooms of 10, 50 connecting at a time, after a baseline of 20. CPU: the "
+        "server's (children included) from the first connect to 1 s after the last first "
+        "frame, less its idle rate, per socket. Each join is timed from its connect to its "
+        "first frame: studyroom's `welcome` (after the full admission), the floor's hello "
+        f"(once its room's channel is subscribed). Target: at most {JOIN_VS_FLOOR:g}x the floor.",
+        "",
+        "| system | sockets | CPU ms / join | vs floor | wall time | joins/s | p50 | p99 "
+        "| Redis ms / join | PostgreSQL ms / join |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, run in runs.items():
+        if not succeeded(run):
+            out.append(f"| {labels[key]} | {_failed(run)} |")
+            continue
+        cost = run.get("cpu_ms_per_join")
+        versus = f"{cost / floor:.2f}x" if cost and floor else "n/a"
+        if key == STUDYROOM and cost and floor:
+            versus += " (met)" if cost / floor <= JOIN_VS_FLOOR else " (**not met**)"
+        out.append(
+            f"| {labels[key]} | {run['sockets']:,} | {_num(cost, 2)} | {versus} "
+            f"| {_num(run['wall_s'], 2, 's')} | {_num(run['joins_per_s'], 0)} "
+            f"| {_num(run['join_p50_ms'], 1, 'ms')} | {_num(run['join_p99_ms'], 1, 'ms')} "
+            f"| {_num(run.get('redis_cpu_ms_per_join'), 2)} "
+            f"| {_num(run.get('postgres_cpu_ms_per_join'), 2)} |"
+        )
+    counters = dig(runs, STUDYROOM, "server_counters")
+    if counters:
+        shown = ", ".join(f"`{k}` +{v:g}" for k, v in counters.items())
+        out += ["", f"studyroom's counters over the joins: {shown}."]
+    return [*out, ""]
+
+
+def _storm(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    runs = {k: dig(systems, k, "storm") for k in ordered(systems)}
+    runs = {k: v for k, v in runs.items() if isinstance(v, dict) and v}
+    if not runs:
+        return []
+    out = [
+        "## Reconnect storm",
+        "",
+        "Storm sockets in rooms of 10 join and see one chat from every member; 10 untouched "
+        "rooms of 10 carry 1 chat per member per second throughout. Every storm socket's TCP "
+        "connection is aborted at once (no close handshake) and all reconnect at once, "
+        "studyroom's with `last_seq` and `epoch`. Time: the drop → the last `welcome` (the "
+        "floor: hello). A 1013 is tried again after its `retry_after_ms` (else 100 ms) plus "
+        "jitter. Server CPU: from the drop to the last welcome. Untouched p50/p99: deliveries "
+        "in a steady window (3 s, 2 s quick) just before the drop, and from the drop to 0.5 s "
+        "after the last welcome. Targets (studyroom): "
+        + ", ".join(f"{n:,} sockets ≤ {s:g} s" for n, s in STORM_LIMITS_S.items())
+        + f", untouched p99 ≤ {UNTOUCHED_P99_MS:g} ms, every socket resumed.",
+        "",
+        "| sockets | system | drop → last welcome | target | back / failed | resumed / not "
+        "| refused then retried | server CPU | CPU ms / socket | untouched before p50 / p99 "
+        "| untouched during p50 / p99 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    sizes = sorted({int(n) for run in runs.values() for n in run}, key=int)
+    for size in sizes:
+        for key, storms in runs.items():
+            run = storms.get(str(size))
+            if run is None:
+                continue
+            if not succeeded(run):
+                out.append(f"| {size:,} | {labels[key]} | {_failed(run)} |")
+                continue
+            if run.get("status") == "skipped":
+                out.append(f"| {size:,} | {labels[key]} | skipped: {run['reason']} |")
+                continue
+            out.append(_storm_row(size, key, labels[key], run))
+    return [*out, ""]
+
+
+def _storm_row(size: int, key: str, label: str, run: dict[str, Any]) -> str:
+    target = "n/a"
+    if key == STUDYROOM:
+        whole = not run.get("failed") and not run.get("not_resumed")
+        limit = STORM_LIMITS_S.get(size)
+        time_ok = limit is None or (run["storm_s"] is not None and run["storm_s"] <= limit)
+        p99 = dig(run, "untouched_during", "p99_ms")
+        p99_ok = p99 is not None and p99 <= UNTOUCHED_P99_MS
+        target = "met" if whole and time_ok and p99_ok else "**not met**"
+        if limit is None:
+            target += " (p99 only)"
+    resumed = f"{run['resumed']:,} / {run['not_resumed']:,}" if "resumed" in run else "n/a"
+    before, during = run["untouched_before"], run["untouched_during"]
+    util = 100 * (run["server_cpu_util"] or 0)
+    return (
+        f"| {size:,} | {label} | {_num(run['storm_s'], 2, 's')} | {target} "
+        f"| {run['reconnected']:,} / {run['failed']:,} | {resumed} "
+        f"| {run['refused_then_retried']:,} ({run['refusals']:,} refusals) "
+        f"| {_num(run['server_cpu_s'], 2, 's')} ({_num(util, 0, '%')}) "
+        f"| {_num(run['cpu_ms_per_socket'], 2)} "
+        f"| {_num(before['p50_ms'], 1)} / {_num(before['p99_ms'], 1)} ms "
+        f"| {_num(during['p50_ms'], 1)} / {_num(during['p99_ms'], 1)} ms |"
+    )
 
 
 def _studyroom_only(extra: dict[str, Any]) -> list[str]:

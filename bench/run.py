@@ -1,6 +1,6 @@
 """The benchmark harness: studyroom beside its peers, in one run, on one machine.
 
-    scripts/bench             # the full run (about 15 minutes)
+    scripts/bench             # the full run (about 20 minutes)
     scripts/bench --quick     # a smoke run (about 3 minutes)
 
 This process is the one load generator (asyncio on uvloop, raw WebSocket clients); it runs on
@@ -28,10 +28,12 @@ import uvloop
 
 from bench import fanout, machine, plot, procs, report_bench, results, scratch
 from bench.idle_memory import idle_memory
+from bench.join import join_cost
 from bench.loadgen import Fleet
 from bench.profile import record, summarise
 from bench.rest import rest_latency
 from bench.resume import resume
+from bench.storm import storm
 from bench.systems import ALL, Context, Studyroom, System
 from bench.tutor import TimedScriptedOpenAI, tutor_overhead
 from tests.support.pool import RoomPool
@@ -59,6 +61,10 @@ class Plan:
     report_events: int
     report_calls: int
     profile_s: float
+    join_sockets: int
+    storm_sizes: tuple[int, ...]
+    storm_warmup_s: float
+    storm_before_s: float
 
 
 FULL = Plan(
@@ -78,6 +84,10 @@ FULL = Plan(
     report_events=100_000,
     report_calls=20,
     profile_s=10.0,
+    join_sockets=1000,
+    storm_sizes=(1000, 5000),
+    storm_warmup_s=1.5,
+    storm_before_s=3.0,
 )
 QUICK = replace(
     FULL,
@@ -96,8 +106,12 @@ QUICK = replace(
     report_events=10_000,
     report_calls=5,
     profile_s=5.0,
+    join_sockets=300,
+    storm_sizes=(300,),
+    storm_warmup_s=1.0,
+    storm_before_s=2.0,
 )
-PHASES = ("idle", "fanout", "slow", "ramp", "tutor", "resume", "rest", "report")
+PHASES = ("idle", "fanout", "slow", "ramp", "join", "storm", "tutor", "resume", "rest", "report")
 
 
 def say(message: str) -> None:
@@ -200,6 +214,39 @@ class Run:
                         plan.ramp_window_s,
                     ),
                 )
+            used = bool({"idle", "fanout", "slow", "ramp"} & self.phases) or self.args.profile
+            if "join" in self.phases:
+                # Joins and storms are measured on a server that carried no earlier phase.
+                await (self._fresh(system) if used else self._alive(system))
+                used = True
+                joined = await self.attempt(
+                    out, "join", lambda: join_cost(system, probe(), plan.join_sockets)
+                )
+                if joined:
+                    say(
+                        f"    {joined['sockets']} joins in {joined['wall_s']} s: "
+                        f"{joined['cpu_ms_per_join']} ms CPU per join, p50 "
+                        f"{joined['join_p50_ms']} ms, p99 {joined['join_p99_ms']} ms"
+                    )
+            if "storm" in self.phases:
+                storms: dict[str, Any] = {}
+                out["storm"] = storms
+                for size in self.storm_sizes():
+                    await (self._fresh(system) if used else self._alive(system))
+                    used = True
+                    done = await self.attempt(
+                        storms,
+                        str(size),
+                        lambda size=size: storm(  # type: ignore[misc]
+                            system,
+                            probe(),
+                            size,
+                            warmup_s=plan.storm_warmup_s,
+                            before_s=plan.storm_before_s,
+                        ),
+                    )
+                    if done:
+                        say(f"    {results.storm_line(done)}")
         except Exception as exc:
             self._keep_traceback(system.key)
             out.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -207,6 +254,11 @@ class Run:
         finally:
             await system.stop()
         return out
+
+    def storm_sizes(self) -> tuple[int, ...]:
+        if self.args.storm_size:
+            return tuple(int(n) for n in self.args.storm_size.split(","))
+        return self.plan.storm_sizes
 
     async def _alive(self, system: System) -> None:
         """A server that died in an earlier phase is started again for the next one."""
@@ -409,6 +461,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="Redis server (no database number)",
     )
     parser.add_argument("--redis-db", type=int, default=13, help="Redis database to use")
+    parser.add_argument(
+        "--storm-size",
+        default="",
+        help="sockets in the reconnect storm, comma-separated for several storms "
+        "(default: 1000,5000; 300 with --quick)",
+    )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--loadgen-core", type=int, default=1)
     parser.add_argument(
@@ -422,6 +480,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     unknown += [p for p in args.phases.split(",") if p and p not in PHASES]
     if unknown:
         parser.error(f"unknown system or phase: {', '.join(unknown)}")
+    sizes = [s for s in args.storm_size.split(",") if s]
+    if any(not s.isdigit() or int(s) < 10 for s in sizes):
+        parser.error("--storm-size takes whole numbers of sockets, at least 10 (rooms of 10)")
     return args
 
 

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.peers.websockets_redis_server import HELLO
 from bench.procs import ServerProcess, free_port, spawn, wait_http, wait_port
 from bench.scratch import Scratch
 from bench.wire import Dialect, PlainDialect, Seat, SocketIODialect, StudyroomDialect
@@ -147,7 +148,7 @@ class SocketIO(System):
 class WebsocketsRedis(System):
     key = "websockets_redis"
     label = "websockets + Redis pub/sub (floor)"
-    dialect = PlainDialect()
+    dialect = PlainDialect(hello=HELLO)
 
     async def start(self) -> None:
         scratch = self.ctx.scratch

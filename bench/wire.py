@@ -89,12 +89,23 @@ class SocketIODialect:
 
 
 class PlainDialect:
-    """The bare peers: the room is in the URL, a chat is ``{"type":"chat","text":…}``."""
+    """The bare peers: the room is in the URL, a chat is ``{"type":"chat","text":…}``.
+
+    With ``hello``, the server sends that frame once the member is in its room (the floor
+    does), and entering waits for it.
+    """
 
     name = "plain"
 
+    def __init__(self, hello: str | None = None) -> None:
+        self.hello = hello
+
     async def enter(self, ws: ClientConnection, room: str) -> None:
-        return None
+        if self.hello is None:
+            return
+        first = await ws.recv()
+        if first != self.hello:
+            raise RuntimeError(f"expected {self.hello}, got {first!r:.200}")
 
     def chat(self, text: str) -> str:
         return '{"type":"chat","text":"' + text + '"}'

@@ -3,7 +3,9 @@
 ``ws://host:port/<room>``: every text frame a member sends is published, untouched, to the
 room's Redis channel; whatever the process's subscription yields is handed to
 ``websockets.broadcast()`` for the room's local members. No parsing, no validation, no
-ordering, no history: any real design does more, so it can only be slower than this.
+ordering, no history: any real design does more, so it can only be slower than this. Once a
+member is in its room (the room's channel subscribed) it gets one frame, ``HELLO``, so a
+client can time a join to its first frame as it does studyroom's ``welcome``.
 
     python -m bench.peers.websockets_redis_server --port 9001 --redis redis://127.0.0.1:6379/13
 """
@@ -18,6 +20,11 @@ import signal
 import redis.asyncio as redis
 import uvloop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+HELLO = '{"type":"hello"}'
+# uvicorn's default, which studyroom and the uvicorn-based peers listen with: websockets'
+# (asyncio's) default of 100 would drop the SYNs of a reconnect storm that the others queue.
+BACKLOG = 2048
 
 
 class Rooms:
@@ -48,6 +55,7 @@ class Rooms:
         members.add(ws)
         publish = self._client.publish
         try:
+            await ws.send(HELLO)
             async for frame in ws:
                 await publish(channel, frame)
         finally:
@@ -76,7 +84,13 @@ async def main(port: int, redis_url: str, prefix: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
     async with serve(
-        rooms.handle, "127.0.0.1", port, compression=None, max_size=64 * 1024, ping_interval=20
+        rooms.handle,
+        "127.0.0.1",
+        port,
+        compression=None,
+        max_size=64 * 1024,
+        ping_interval=20,
+        backlog=BACKLOG,
     ):
         await stop
     relay.cancel()
