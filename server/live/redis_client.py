@@ -54,9 +54,11 @@ def connect(url: str, limits: RedisLimits | None = None) -> redis.Redis:
     """A client on a new pool; connections are opened on first use.
 
     The pool is bounded: a burst of commands waits for a free connection (up to the command
-    timeout) instead of opening sockets without limit. There is no driver socket timeout:
-    with one, redis-py wraps every write in ``asyncio.wait_for``, a task per command on
-    Python 3.11; :func:`unavailable` bounds each command instead.
+    timeout) instead of opening sockets without limit. There is no driver socket timeout
+    (redis-py's default is 5 s, so it is switched off by name): with one, redis-py wraps every
+    write in ``asyncio.wait_for``, a task per command on Python 3.11, and cuts reads off at
+    5 s whatever ``command_timeout_s`` says; :func:`unavailable` bounds each command instead.
+    A ``socket_timeout`` in the URL still wins.
     """
     limits = limits or RedisLimits()
     pool = BlockingConnectionPool.from_url(
@@ -66,6 +68,7 @@ def connect(url: str, limits: RedisLimits | None = None) -> redis.Redis:
         decode_responses=True,
         protocol=2,
         socket_connect_timeout=limits.connect_timeout_s,
+        socket_timeout=None,
         health_check_interval=limits.health_check_s,
         # No silent retries: a retried append could be numbered twice.
         retry=Retry(NoBackoff(), 0),
