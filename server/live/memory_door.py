@@ -4,7 +4,7 @@ steps, so no other coroutine sees them half done."""
 from __future__ import annotations
 
 from protocol.events import UserRef
-from server.live.ports import Entry, LoggedEvent, Presence, RoomLog
+from server.live.ports import Departures, Entry, LoggedEvent, Presence, RoomLog
 
 
 class MemoryRoomDoor:
@@ -13,13 +13,17 @@ class MemoryRoomDoor:
         self._log = log
         self._presence = presence
 
-    async def enter(self, session_id: int, conn_id: str, user: UserRef, join_body: str) -> Entry:
+    async def enter(
+        self, session_id: int, conn_id: str, user: UserRef, join_body: str
+    ) -> Entry | Departures:
         # The log's creation (the only step that may wait, for the seed) comes first.
         await self._log.window(session_id)
         departed = await self._presence.reap(session_id)
+        if departed:
+            return Departures(departed)
         window = await self._log.window(session_id)
         joined: LoggedEvent | None = None
         if await self._presence.join(session_id, conn_id, user):
             joined = await self._log.append(session_id, join_body, persist=True)
         members = await self._presence.members(session_id)
-        return Entry(window, joined, departed, members)
+        return Entry(window, joined, members)

@@ -199,19 +199,28 @@ class Entry:
     """The room log as it was just before the connection joined."""
     joined: LoggedEvent | None
     """The ``presence join`` appended (persisted) when this was the user's first connection."""
-    departed: list[UserRef]
-    """Users whose last, expired connection the entry reaped; the caller announces them."""
     members: list[UserRef]
     """Present after the join, ordered by id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Departures:
+    """Users whose last, expired connection an entry reaped instead of entering: the caller
+    announces them (so their ``leave`` precedes the join) and enters again."""
+
+    users: list[UserRef]
 
 
 class RoomDoor(Protocol):
     """The way into a room: what a join does to presence and reads of the log, in one step."""
 
-    async def enter(self, session_id: int, conn_id: str, user: UserRef, join_body: str) -> Entry:
-        """Reap expired connections, read the window, add the connection to presence and, if
-        it is the user's first, append ``join_body`` (an encoded event without seq); then
-        list the members. Creates the log if there is none."""
+    async def enter(
+        self, session_id: int, conn_id: str, user: UserRef, join_body: str
+    ) -> Entry | Departures:
+        """Reap expired connections; if that made anyone leave, return them and do nothing
+        else. Otherwise read the window, add the connection to presence and, if it is the
+        user's first, append ``join_body`` (an encoded event without seq); then list the
+        members. Creates the log if there is none."""
         ...
 
 

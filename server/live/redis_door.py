@@ -10,7 +10,7 @@ import redis.asyncio as redis
 from protocol.events import UserRef, check_event_body
 from protocol.sequence import LogWindow
 from server.live.keys import LiveKeys
-from server.live.ports import Entry, LiveStateUnavailable, LoggedEvent
+from server.live.ports import Departures, Entry, LiveStateUnavailable, LoggedEvent
 from server.live.redis_client import COMMAND_TIMEOUT_S, entry_seq, load_script, unavailable
 from server.live.redis_log import RedisRoomLog
 from server.live.redis_presence import RedisPresence
@@ -35,7 +35,9 @@ class RedisRoomDoor:
         self._timeout_s = timeout_s
         self._enter = load_script(client, "presence_lib.lua", "log_lib.lua", "room_enter.lua")
 
-    async def enter(self, session_id: int, conn_id: str, user: UserRef, join_body: str) -> Entry:
+    async def enter(
+        self, session_id: int, conn_id: str, user: UserRef, join_body: str
+    ) -> Entry | Departures:
         check_event_body(join_body)
         keys = self._keys
         log = self._log.settings
@@ -63,13 +65,14 @@ class RedisRoomDoor:
         raise LiveStateUnavailable(f"the room log of {session_id} keeps disappearing")
 
 
-def _entry(reply: list[Any]) -> Entry:
-    epoch, head, first_id, departed, joined, members = reply
+def _entry(reply: list[Any]) -> Entry | Departures:
+    if len(reply) == 1:
+        return Departures([UserRef.model_validate_json(user) for user in reply[0]])
+    epoch, head, first_id, joined, members = reply
     head_seq = int(head)
     return Entry(
         window=LogWindow(str(epoch), entry_seq(first_id) if first_id else head_seq + 1, head_seq),
         # The script appended it right after reading the head.
         joined=LoggedEvent(head_seq + 1, str(joined)) if joined else None,
-        departed=[UserRef.model_validate_json(user) for user in departed],
         members=sorted((UserRef.model_validate_json(m) for m in members), key=lambda u: u.id),
     )
