@@ -23,7 +23,6 @@ from protocol.events import (
     TRANSIENT_EVENT_TYPES,
     PresenceEvent,
     RoomEvent,
-    UserRef,
     encode_event,
     now_iso,
     peek_type,
@@ -289,9 +288,6 @@ class Hub:
     def local_sessions(self) -> list[int]:
         """Sessions with members connected to this process."""
         return list(self._rooms)
-
-    async def members(self, session_id: int) -> list[UserRef]:
-        return await self._live.presence.members(session_id)
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._heartbeat_loop())

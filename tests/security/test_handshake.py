@@ -18,11 +18,9 @@ from typing import Any
 
 import jwt
 import pytest
-import websockets
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from websockets.exceptions import InvalidStatus
 
 from tests.support import Conn, Person, RoomKit
 
@@ -51,18 +49,7 @@ def with_flipped_signature(token: str) -> str:
 
 async def refused_without_data(kit: RoomKit, session_id: int, token: str) -> int:
     """Open the socket with ``token``; the close code, after asserting no frame came."""
-    try:
-        ws = await kit.raw(kit.url(session_id, token))
-    except InvalidStatus as refused:
-        assert refused.response.status_code == 403
-        return 403
-    frames = []
-    with pytest.raises(websockets.ConnectionClosed):
-        while True:
-            frames.append(await asyncio.wait_for(ws.recv(), 5))
-    assert frames == []
-    assert ws.protocol.close_rcvd is not None
-    return ws.protocol.close_rcvd.code
+    return await kit.refusal(session_id, token)
 
 
 async def saw_nobody_else(conn: Conn, *intruders: Person) -> None:

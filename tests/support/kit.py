@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from clients.sdk import StudyroomClient
 from clients.sdk.models import Metric
@@ -117,6 +119,22 @@ class RoomKit:
         welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert welcome["type"] == "welcome", welcome
         return Conn(ws, welcome)
+
+    async def refusal(self, session_id: int, token: str) -> int:
+        """Open the room with ``token`` expecting a refusal: 403 if the handshake was refused,
+        else the close code, after asserting that no frame came first."""
+        try:
+            ws = await self.raw(self.url(session_id, token))
+        except InvalidStatus as refused:
+            assert refused.response.status_code == 403, refused
+            return 403
+        frames = []
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                frames.append(await asyncio.wait_for(ws.recv(), 5))
+        assert frames == [], frames
+        assert ws.protocol.close_rcvd is not None, "closed without a close frame"
+        return ws.protocol.close_rcvd.code
 
     # what the room leaves behind
 

@@ -6,42 +6,43 @@ Redis they are two servers sharing live state and the database.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import websockets
 
 from protocol.errors import CloseCode
 from server.live.factory import build_live_state
-from tests.support import RoomKit
+from tests.support import Person, RoomKit
 from tests.support.conn import Conn
 from tests.support.waiting import eventually
 
 
-async def two_servers(make_server: Any, backend: Any) -> tuple[Any, Any]:
+@dataclass
+class Rig:
+    """Alice's session with bob in it, and a kit on each of two "processes"."""
+
+    here: RoomKit
+    there: RoomKit
+    alice: Person
+    bob: Person
+    session: dict[str, Any]
+
+
+async def rig(make_server: Any, backend: Any, make_kit: Callable[[str], RoomKit]) -> Rig:
     first = await make_server()
     second = await make_server() if backend.name == "services" else first
-    return first, second
-
-
-async def refused_with(kit: RoomKit, session: dict[str, Any], token: str) -> int:
-    """Open the room with ``token`` and return the close code it is refused with."""
-    ws = await kit.raw(kit.url(session["id"], token))
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        await asyncio.wait_for(ws.recv(), 10)
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
+    here, there = make_kit(first.base_url), make_kit(second.base_url)
+    alice, bob = await here.person("alice"), await here.person("bob")
+    return Rig(here, there, alice, bob, await here.session(alice, bob))
 
 
 async def test_an_ended_session_refuses_the_next_join_with_the_gate_cached(
     make_server: Any, backend: Any, make_kit: Callable[[str], RoomKit]
 ) -> None:
-    first, second = await two_servers(make_server, backend)
-    here, there = make_kit(first.base_url), make_kit(second.base_url)
-    alice, bob = await here.person("alice"), await here.person("bob")
-    session = await here.session(alice, bob)
+    r = await rig(make_server, backend, make_kit)
+    here, there, alice, bob, session = r.here, r.there, r.alice, r.bob, r.session
     token = (await there.details(bob, session))["participant_token"]
     conn = await there.connect(bob, session, token=token)  # fills the gate
     await conn.ws.close()
@@ -50,7 +51,7 @@ async def test_an_ended_session_refuses_the_next_join_with_the_gate_cached(
     assert ended.status_code == 200, ended.text
 
     # The token is still valid; the gate says the session is over.
-    assert await refused_with(there, session, token) == CloseCode.SESSION_ENDED
+    assert await there.refusal(session["id"], token) == CloseCode.SESSION_ENDED
 
 
 async def test_a_removed_member_is_refused_at_once_with_the_gate_cached(
@@ -73,7 +74,7 @@ async def test_a_removed_member_is_refused_at_once_with_the_gate_cached(
     finally:
         await other.log.close()
 
-    assert await refused_with(kit, session, token) == CloseCode.FORBIDDEN
+    assert await kit.refusal(session["id"], token) == CloseCode.FORBIDDEN
     alice_again = await kit.connect(alice, session)
     assert alice_again.welcome["session_id"] == session["id"], "only bob is refused"
 
@@ -85,10 +86,8 @@ async def _no_history(session_id: int) -> int:
 async def test_a_join_sees_the_topic_switched_since_the_gate_was_filled(
     make_server: Any, backend: Any, make_kit: Callable[[str], RoomKit]
 ) -> None:
-    first, second = await two_servers(make_server, backend)
-    here, there = make_kit(first.base_url), make_kit(second.base_url)
-    alice, bob = await here.person("alice"), await here.person("bob")
-    session = await here.session(alice, bob)
+    r = await rig(make_server, backend, make_kit)
+    here, there, alice, bob, session = r.here, r.there, r.alice, r.bob, r.session
     before = await there.connect(bob, session)
     assert before.welcome["topic"]["title"] == "Photosynthesis"
     await before.ws.close()
