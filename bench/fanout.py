@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench import metrics
 from bench.loadgen import Fleet, latency_summary_ms
 from bench.procs import cpu_seconds, own_cpu_seconds
 from bench.systems import System
@@ -69,6 +70,8 @@ class Probe:
     redis_pid: int | None
     admin_dsn: str | None = None
     database: str | None = None
+    # studyroom's port, for its own event-loop lag histogram (the peers have none).
+    metrics_port: int | None = None
     _postgres: tuple[int, ...] = ()
 
     async def refresh(self) -> None:
@@ -111,9 +114,11 @@ async def window(
         fleet.recorder.latencies = []
         sent0, skipped0, own0 = fleet.sent, fleet.skipped, own_cpu_seconds()
         await probe.refresh()
+        lag0 = await _loop_lag(probe)
         t0, cpu0, redis0, pg0 = probe.read()
         await asyncio.sleep(window_s)
         t1, cpu1, redis1, pg1 = probe.read()
+        lag1 = await _loop_lag(probe)
         samples = fleet.recorder.latencies
         sent1, skipped1, own1 = fleet.sent, fleet.skipped, own_cpu_seconds()
         closed = fleet.recorder.closed - closed0
@@ -143,6 +148,8 @@ async def window(
         "error_frames": errors,
         "latency": latency_summary_ms(samples),
     }
+    if lag0 is not None and lag1 is not None:
+        result["loop_lag"] = metrics.lag_summary(lag0, lag1)
     if redis0 is not None and redis1 is not None and delivered:
         result["redis_cpu_us_per_delivery"] = round((redis1 - redis0) * 1e6 / delivered, 2)
     if pg0 is not None and pg1 is not None and delivered:
@@ -150,6 +157,12 @@ async def window(
     # Let what is in flight arrive so the next window starts from a quiet room.
     await asyncio.sleep(min(1.0, warmup_s))
     return result
+
+
+async def _loop_lag(probe: Probe) -> dict[float, float] | None:
+    if probe.metrics_port is None:
+        return None
+    return await metrics.loop_lag_buckets(probe.metrics_port)
 
 
 async def shape_run(

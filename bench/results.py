@@ -225,27 +225,56 @@ def _ramp(systems: dict[str, Any], labels: dict[str, str]) -> list[str]:
         "",
         "The 40x10 shape with the per-member rate raised step by step; a step fails on p99 ≥ "
         "100 ms, fewer than 95 % of the deliveries, an error frame or a closed connection. "
-        "'≥' means the load generator, not the server, ran out of CPU first.",
+        "'≥' means the load generator, not the server, ran out of CPU first. Loop lag: how late "
+        "studyroom's event loop woke a 50 ms timer (`studyroom_event_loop_lag_seconds`), p99 and "
+        "worst as histogram bucket bounds, at the rate held and at the first rate that failed.",
         "",
-        "| system | deliveries/s | server CPU at that rate | stopped by |",
-        "| --- | --- | --- | --- |",
+        "| system | deliveries/s | server CPU at that rate | loop lag p99 / worst | stopped by |"
+        " first failed step: deliveries/s, CPU, loop lag p99 / worst |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for key in ordered(systems):
         ramp = dig(systems, key, "ramp")
         if ramp is None:
             continue
         if not succeeded(ramp):
-            out.append(f"| {labels[key]} | {_failed(ramp)} | | |")
+            out.append(f"| {labels[key]} | {_failed(ramp)} | | | | |")
             continue
         best = ramp.get("max_deliveries_per_s")
-        steps = [s for s in ramp.get("steps", []) if s.get("deliveries_per_s") == best]
-        cpu = steps[0]["server_cpu_util"] * 100 if steps else None
+        steps = ramp.get("steps", [])
+        held = next((s for s in steps if s.get("deliveries_per_s") == best), None)
+        cpu = held["server_cpu_util"] * 100 if held else None
         mark = "≥ " if ramp.get("lower_bound") and best else ""
+        # The lowest rate that failed: where the latency gave out, and how busy the loop was.
+        failed = min(
+            (
+                s
+                for s in steps
+                if s.get("per_member_rate", 0) > (ramp.get("max_per_member_rate") or 0)
+            ),
+            key=lambda s: s["per_member_rate"],
+            default=None,
+        )
+        beyond = ""
+        if failed:
+            cpu_failed = _num(100 * failed["server_cpu_util"], 0, "%")
+            beyond = f"{_num(failed['deliveries_per_s'], 0)}, {cpu_failed}, {_lag(failed)}"
         out.append(
-            f"| {labels[key]} | {mark}{_num(best, 0)} | {_num(cpu, 0, '%')} "
-            f"| {ramp.get('stopped_by')} |"
+            f"| {labels[key]} | {mark}{_num(best, 0)} | {_num(cpu, 0, '%')} | {_lag(held)} "
+            f"| {ramp.get('stopped_by')} | {beyond} |"
         )
     return [*out, ""]
+
+
+def _lag(step: dict[str, Any] | None) -> str:
+    lag = (step or {}).get("loop_lag")
+    if not lag or not lag.get("samples"):
+        return "n/a"
+
+    def bound(ms: float | None) -> str:
+        return f"≤ {_num(ms, 1)}" if ms is not None else "> 2,500"  # past the top bucket
+
+    return f"{bound(lag['p99_le_ms'])} / {bound(lag['max_le_ms'])} ms"
 
 
 def _slow(slow: Any) -> list[str]:

@@ -162,7 +162,9 @@ class Run:
             if system.key != "studyroom":
                 return fanout.Probe(system.pid, redis)
             space = system.ctx.scratch
-            return fanout.Probe(system.pid, redis, space.admin_dsn, space.name)
+            return fanout.Probe(
+                system.pid, redis, space.admin_dsn, space.name, metrics_port=system.port
+            )
 
         try:
             await system.start()

@@ -26,6 +26,7 @@ from server.api.schemas import ErrorDetail
 from server.config import Settings
 from server.db.engine import create_engine, session_factory
 from server.live.factory import build_live_state
+from server.loop_lag import LoopLagMonitor
 from server.materials.search import DatabaseMaterialSearch
 from server.metrics import Metrics
 from server.progress.projector import ConceptProjector
@@ -108,6 +109,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Room sockets see the services through their own port; this is where that is checked.
         room_services: RoomServices = services
         app.state.services = room_services
+        lag = LoopLagMonitor(
+            metrics.loop_lag,
+            interval_s=settings.loop_lag_interval_s,
+            warn_s=settings.loop_lag_warn_s,
+        )
+        lag.start()
         hub.start()
         activity.start()
         writer.start()
@@ -123,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await tutor.close()
             await hub.close()
+            await lag.close()
             await activity.close()
             await writer.close()
             await projector.close()

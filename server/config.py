@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     # Room joins touch ``memberships.last_active_at`` in batches, this often, off the join path.
     activity_flush_s: float = Field(default=2.0, gt=0)
 
+    # The event-loop lag monitor (``studyroom_event_loop_lag_seconds``): how often it samples,
+    # and the lag that is logged as a warning.
+    loop_lag_interval_s: float = Field(default=0.05, gt=0)
+    loop_lag_warn_s: float = Field(default=0.25, gt=0)
+
     # Per-socket limits.
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     send_queue_max: int = Field(default=512, ge=8)

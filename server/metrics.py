@@ -65,6 +65,13 @@ class Metrics:
             "studyroom_transcript_failures_total", "Failed transcript writes (retried)", registry=r
         )
 
+        self.loop_lag = Histogram(
+            "studyroom_event_loop_lag_seconds",
+            "How much later than asked the event loop woke a timer (what every ready frame waited)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+
         self.tutor_turns = Counter(
             "studyroom_tutor_turns_total", "Tutor turns by how they ended", ["state"], registry=r
         )

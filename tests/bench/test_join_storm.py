@@ -6,13 +6,14 @@ not how fast anything was: the figures are for bench/RESULTS.md, not for asserti
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bench import results, scratch
+from bench import metrics, results, scratch
 from bench.fanout import Probe
 from bench.join import join_cost
 from bench.storm import DEFAULT_RETRY_S, retry_delay_s, storm
@@ -118,3 +119,17 @@ async def test_every_studyroom_socket_resumes_after_the_storm(
     # Each storm socket had seen its room's chats (and presence) before the drop.
     assert stormed["events_seen_min"] > 0
     assert stormed["untouched_closed"] == 0
+
+
+def test_loop_lag_is_summarised_from_the_histogram_growth() -> None:
+    before = {0.001: 10.0, 0.01: 10.0, 0.1: 10.0, 2.5: 10.0, math.inf: 10.0}
+    # 200 samples in the window: 190 under 1 ms, 8 under 10 ms, 2 under 100 ms.
+    after = {0.001: 200.0, 0.01: 208.0, 0.1: 210.0, 2.5: 210.0, math.inf: 210.0}
+    assert metrics.lag_summary(before, after) == {
+        "samples": 200,
+        "p99_le_ms": 10.0,
+        "max_le_ms": 100.0,
+    }
+    stalled = {**after, math.inf: 211.0}
+    assert metrics.lag_summary(before, stalled)["max_le_ms"] is None
+    assert metrics.lag_summary(after, after)["samples"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -88,3 +89,13 @@ async def test_openapi_documents_the_contract(client: httpx.AsyncClient) -> None
     # The bearer scheme is documented, so /docs can log in.
     schemes = r.json()["components"]["securitySchemes"]
     assert any(s.get("type") == "oauth2" for s in schemes.values())
+
+
+async def test_metrics_report_event_loop_lag(client: httpx.AsyncClient) -> None:
+    # The monitor samples every 50 ms from the app's start: a scrape after a moment has some.
+    await asyncio.sleep(0.2)
+    r = await client.get("/metrics")
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    lag = families["studyroom_event_loop_lag_seconds"]
+    count = next(s.value for s in lag.samples if s.name.endswith("_count"))
+    assert count >= 1
