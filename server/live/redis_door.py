@@ -11,8 +11,15 @@ from protocol.events import UserRef, check_event_body
 from protocol.sequence import LogWindow
 from server.live.keys import LiveKeys
 from server.live.ports import Departures, Entry, LiveStateUnavailable, LoggedEvent
-from server.live.redis_client import COMMAND_TIMEOUT_S, entry_seq, load_script, unavailable
+from server.live.redis_client import (
+    COMMAND_TIMEOUT_S,
+    entry_seq,
+    load_pipe_script,
+    load_script,
+    unavailable,
+)
 from server.live.redis_log import RedisRoomLog
+from server.live.redis_pipe import RedisPipe
 from server.live.redis_presence import RedisPresence
 
 # Creating a log and entering it are two scripts; the log may vanish in between.
@@ -27,13 +34,17 @@ class RedisRoomDoor:
         log: RedisRoomLog,
         presence: RedisPresence,
         *,
+        pipe: RedisPipe | None = None,
         timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         self._keys = keys
         self._log = log
         self._presence = presence
         self._timeout_s = timeout_s
-        self._enter = load_script(client, "presence_lib.lua", "log_lib.lua", "room_enter.lua")
+        files = ("presence_lib.lua", "log_lib.lua", "room_enter.lua")
+        self._enter = (
+            load_script(client, *files) if pipe is None else load_pipe_script(pipe, *files)
+        )
 
     async def enter(
         self, session_id: int, conn_id: str, user: UserRef, join_body: str

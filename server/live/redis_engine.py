@@ -63,13 +63,15 @@ async def redis_live_state(
     except BaseException:
         await client.aclose(close_connection_pool=True)
         raise
+    # The commands of every chat and every join share one pipelined connection.
+    pipe = RedisPipe(url, limits.connect_timeout_s) if pipe_supports(url) else None
     log = RedisRoomLog(
         client,
         keys,
         retention=retention,
         idle_ttl_s=idle_ttl_s,
         seed=seed,
-        pipe=RedisPipe(url, limits.connect_timeout_s) if pipe_supports(url) else None,
+        pipe=pipe,
         timeout_s=timeout_s,
     )
     presence = RedisPresence(client, keys, ttl_s=presence_ttl_s, timeout_s=timeout_s)
@@ -79,6 +81,6 @@ async def redis_live_state(
         outbox=outbox,
         tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
         limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
-        gates=RedisSessionGates(client, keys, ttl_s=gate_ttl_s, timeout_s=timeout_s),
-        door=RedisRoomDoor(client, keys, log, presence, timeout_s=timeout_s),
+        gates=RedisSessionGates(client, keys, ttl_s=gate_ttl_s, pipe=pipe, timeout_s=timeout_s),
+        door=RedisRoomDoor(client, keys, log, presence, pipe=pipe, timeout_s=timeout_s),
     )

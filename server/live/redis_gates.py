@@ -1,4 +1,5 @@
-"""Session gates on Redis: one hash per session, read with one HMGET per join.
+"""Session gates on Redis: one hash per session, read with one HMGET per join (through the
+pipelined connection when there is one, as the join's other command is).
 
 Every write sets its fields and ``EXPIRE … NX``: the gate lives one TTL from its first fact
 however often it is written, so a fact whose write-through failed is read again from the
@@ -12,6 +13,7 @@ import redis.asyncio as redis
 from server.live.keys import LiveKeys
 from server.live.ports import Gate, GateCheck
 from server.live.redis_client import COMMAND_TIMEOUT_S, unavailable
+from server.live.redis_pipe import RedisPipe
 
 
 class RedisSessionGates:
@@ -21,19 +23,23 @@ class RedisSessionGates:
         keys: LiveKeys,
         *,
         ttl_s: int,
+        pipe: RedisPipe | None = None,
         timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         self._client = client
+        self._pipe = pipe
         self._keys = keys
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s
 
     async def check(self, session_id: int, user_id: int) -> GateCheck | None:
         key = self._keys.gate(session_id)
+        fields = ("ended", "topic", f"removed:{user_id}")
         async with unavailable(self._timeout_s):
-            ended, topic, removed = await self._client.hmget(
-                key, ["ended", "topic", f"removed:{user_id}"]
-            )
+            if self._pipe is None:
+                ended, topic, removed = await self._client.hmget(key, fields)
+            else:
+                ended, topic, removed = await self._pipe.execute("HMGET", key, *fields)
         if ended is None or topic is None:
             return None
         return GateCheck(Gate(ended == "1", str(topic)), removed is not None)
