@@ -83,6 +83,7 @@ class Citation(BaseModel):
 
     material_id: int
     chunk_id: int
+    filename: str = ""
     page: int | None = None
 
 
@@ -95,6 +96,8 @@ class AgentDoneEvent(RoomEvent):
     stopped: bool
     model: str
     ttft_ms: int | None = None
+    truncated: bool = False
+    """The answer reached the tutor's token limit (``STUDYROOM_TUTOR_MAX_TOKENS``) and was cut."""
 
 
 class AgentErrorEvent(RoomEvent):

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         "it dies, its turn ends as 'interrupted' after this long.",
     )
     tutor_history_events: int = Field(default=30, ge=0, le=500)
+    # Every model request and its answer fit in this many tokens; unset: the model's window
+    # (the local model's n_ctx, 2048; OpenAI's by model name; 8192 for other servers).
+    tutor_context_tokens: int | None = Field(default=None, ge=512, le=2_000_000)
     tutor_asks_per_minute: float = Field(default=10.0, gt=0, description="Per user.")
     tutor_session_asks_per_minute: float = Field(default=30.0, gt=0)
     tutor_ask_burst: int = Field(

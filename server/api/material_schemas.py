@@ -27,3 +27,4 @@ class SearchHit(BaseModel):
     text: str
     score: float = Field(description="Relevance; higher is better. Comparable within a result.")
     page: int | None = Field(default=None, description="1-based PDF page; null for text.")
+    filename: str = Field(description="The name of the uploaded file the passage is from.")

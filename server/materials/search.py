@@ -24,7 +24,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 _POSTGRES = text(
     """
-    SELECT c.id, c.material_id, c.text, c.page, ts_rank(c.search_vector, q.query) AS score
+    SELECT c.id, c.material_id, m.filename, c.text, c.page,
+           ts_rank(c.search_vector, q.query) AS score
     FROM material_chunks AS c
     JOIN materials AS m ON m.id = c.material_id,
     websearch_to_tsquery('english', :query) AS q(query)
@@ -35,7 +36,7 @@ _POSTGRES = text(
 )
 _SQLITE = text(
     """
-    SELECT c.id, c.material_id, c.text, c.page, -bm25(material_chunks_fts) AS score
+    SELECT c.id, c.material_id, m.filename, c.text, c.page, -bm25(material_chunks_fts) AS score
     FROM material_chunks_fts
     JOIN material_chunks AS c ON c.id = material_chunks_fts.rowid
     JOIN materials AS m ON m.id = c.material_id
@@ -81,6 +82,7 @@ async def search_passages(db: AsyncSession, topic_id: int, query: str, limit: in
         Passage(
             material_id=row.material_id,
             chunk_id=row.id,
+            filename=row.filename,
             text=row.text,
             score=float(row.score),
             page=row.page,

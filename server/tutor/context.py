@@ -1,7 +1,11 @@
 """What the model is told for one ask: the topic, the members' goals, passages, the history.
 
-The conversation comes from the room log, so every process builds the same prompt for the
-same ask. The database being down costs the topic and the goals, not the answer.
+Grounding comes first: the passages that best match the question are retrieved for every ask
+and put in the request, whether or not the model can search by itself (``search_materials``
+stays for follow-up searches); a model that never calls a tool still answers from the
+group's materials. The conversation comes from the room log, so every process builds the same
+prompt for the same ask. The database being down costs the topic, the goals and the passages,
+not the answer. :mod:`server.tutor.budget` fits the result into the model's window.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from server.db.models import Membership, StudySession, Topic, User
 from server.db.progress_models import Goal
 from server.live.ports import RoomLog
 from server.topics import topic_payload
-from server.tutor.knowledge import MaterialSearch
-from server.tutor.prompt import history_messages, passages_message, system_message
+from server.tutor.budget import Prompt
+from server.tutor.knowledge import MaterialSearch, Passage
+from server.tutor.prompt import history_messages, system_message
 from server.tutor.provider import Message
-from server.tutor.tools import SEARCH_LIMIT, TurnTools
+from server.tutor.tools import SEARCH_LIMIT
 from server.tutor.turn import Ask
 
 # Room events read back to find the recent conversation; deltas make up most of a log.
@@ -61,27 +66,29 @@ class PromptContext:
     async def topic(self, session_id: int) -> dict[str, Any] | None:
         return await session_topic(self._db, session_id)
 
-    async def messages(
-        self, ask: Ask, topic: dict[str, Any] | None, tools: TurnTools, *, supports_tools: bool
-    ) -> list[Message]:
-        """The prompt for ``ask``; a model without tools gets the best passages up front
-        (recorded in ``tools.cited``, as a search by the model would be)."""
+    async def prompt(self, ask: Ask, topic: dict[str, Any] | None, *, tools: bool) -> Prompt:
+        """Everything ``ask`` could be told, before it is fitted to the model's window."""
         history: list[str] = []
         if self._history_events:
             start = max(0, ask.seq - 1 - _HISTORY_WINDOW)
             events = await self._log.read(ask.session_id, start, _HISTORY_WINDOW)
             history = [e.data for e in events if e.seq < ask.seq]
         goals = await self._goals(ask.session_id, topic) if topic is not None else []
-        messages = [system_message(topic, tools=supports_tools, goals=goals)]
-        if topic is not None and not supports_tools:
-            found = await self._search.search(int(topic["id"]), ask.text, SEARCH_LIMIT)
-            tools.cited.extend(found)
-            quoted = passages_message(found)
-            if quoted is not None:
-                messages.append(quoted)
-        messages.extend(history_messages(history, self._history_events))
-        messages.append(Message("user", f"{ask.user.name}: {ask.text}", name=ask.user.name))
-        return messages
+        passages = await self._passages(int(topic["id"]), ask.text) if topic is not None else []
+        return Prompt(
+            system=system_message(topic, tools=tools, goals=goals),
+            passages=tuple(passages),
+            history=tuple(history_messages(history, self._history_events)),
+            question=Message("user", f"{ask.user.name}: {ask.text}", name=ask.user.name),
+        )
+
+    async def _passages(self, topic_id: int, question: str) -> list[Passage]:
+        try:
+            return await self._search.search(topic_id, question, SEARCH_LIMIT)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                return []
+            raise
 
     async def _goals(self, session_id: int, topic: dict[str, Any]) -> list[str]:
         """The session members' goals on the topic, as one line each."""

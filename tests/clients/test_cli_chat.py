@@ -52,6 +52,8 @@ async def tutor_server(
         tutor_max_retries=0,
         tutor_first_token_timeout_s=5.0,
         tutor_idle_timeout_s=5.0,
+        # One learner asks four questions in a row here.
+        tutor_ask_burst=5,
     )
 
 
@@ -116,6 +118,7 @@ async def test_chat_with_a_member_and_the_tutor(
             Script.tokens(ANSWER, per_token_delay=0.005),
             Script(ToolCallStep("pose_quiz", json.dumps(QUIZ), id="call_quiz"), Usage()),
             Script.tokens(QUIZ_FOLLOW_UP),
+            Script(*Script.tokens("Trees are graphs").steps, finish_reason="length"),
             Script.tokens("word " * 400, per_token_delay=0.02),
         )
         chat = await ada.cli.start("chat")  # the current session: the one just created
@@ -135,10 +138,10 @@ async def test_chat_with_a_member_and_the_tutor(
         # What happened in the room shows in the report and in the concept progress.
         await eventually(
             lambda: ada.sdk.report(session.id),
-            lambda r: r.quiz_answers == 1 and r.tutor_turns == 3,
+            lambda r: r.quiz_answers == 1 and r.tutor_turns == 4,
         )
         report = (await ada.cli.ok("report", str(session.id), "--json")).json()["report"]
-        assert report["questions"] == 3 and report["messages"] == 2
+        assert report["questions"] == 4 and report["messages"] == 2
         assert report["quiz_answers"] == 1 and report["quiz_accuracy"] == 1.0
         (concept,) = (await ada.cli.ok("progress", "--json")).json()
         assert concept["concept"] == "Trees" and concept["reviews"] == 1
@@ -182,6 +185,11 @@ async def converse(
     assert result.data["user"]["name"] == ada and result.data["correct"] is True
     at = await chat.shows("with 1: ✓ right", at)
     at = await chat.shows(f"{ada} · Trees: ", at)
+
+    # An answer cut at the tutor's length limit says so.
+    await chat.send("? Summarise trees")
+    at = await chat.shows("Trees are graphs", at)
+    at = await chat.shows("cut off at the length limit\n", at)
 
     # /stop cancels the answer in progress.
     await chat.send("? Tell me everything about trees")

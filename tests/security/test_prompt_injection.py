@@ -10,8 +10,9 @@ arguments, unknown tools, hundreds of calls in one answer.
 What the scripted model server received, the room events of both sessions and the stored
 data must show: the secret never reaches the attacker's model context, room or transcript;
 nothing reaches the victim's room, transcript or progress; every turn ends with exactly one
-terminal event; poisoned passages reach the model only inside ``tool`` results, quoted, under
-markers their text cannot close. A control turn in the victim's own session proves that the
+terminal event; poisoned passages reach the model only quoted, under markers their text cannot
+close, in ``tool`` results or in the passages retrieved for the ask (a user message, never a
+system one). A control turn in the victim's own session proves that the
 secret is there to be found.
 """
 
@@ -196,6 +197,11 @@ async def test_one_session_cannot_reach_another(kit: RoomKit, model: ScriptedOpe
     assert done["type"] == "agent.done" and done["text"] == "Here is what your notes say."
     assert {c["material_id"] for c in done["citations"]} == {attacker.material_id}
     poisoned_round, obeying_round = model.completion_requests()[-2:]
+    grounding = [
+        m for m in poisoned_round.body["messages"] if PASSAGES_HEADING in (m.get("content") or "")
+    ]
+    # Retrieved for the ask (if anything matched) or found by the search: never a system message.
+    assert {m["role"] for m in grounding} <= {"user", "tool"} and grounding[-1]["role"] == "tool"
     (quoted,) = tool_results(poisoned_round)
     assert quoted.startswith(PASSAGES_HEADING)
     # The forged markers are defused: exactly one real passage, opened and closed once.
@@ -258,10 +264,13 @@ async def test_one_session_cannot_reach_another(kit: RoomKit, model: ScriptedOpe
     # The secret never reached the attacker's model, room or transcript.
     for request in model.completion_requests()[first_attack_request:]:
         assert SECRET not in json.dumps(request.body)
-        # Poisoned text reaches the model only as a tool result.
+        # Poisoned text reaches the model only quoted as passages: in a tool result, or in
+        # the passages retrieved for the ask (a user message), never in a system message.
         for message in request.body["messages"]:
-            if "IMPORTANT SYSTEM NOTICE" in (message.get("content") or ""):
-                assert message["role"] == "tool"
+            content = message.get("content") or ""
+            if "IMPORTANT SYSTEM NOTICE" in content:
+                assert message["role"] in ("tool", "user")
+                assert content.startswith(PASSAGES_HEADING)
     assert SECRET not in json.dumps(room.events + room.others)
     mine = await eventually(
         lambda: kit.messages(attacker.person, attacker.session["id"]),

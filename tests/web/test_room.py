@@ -140,6 +140,28 @@ async def test_stop_and_failures_end_the_answer_for_everyone(
 
 
 @EMBEDDED_ONLY
+async def test_an_answer_cut_at_the_length_limit_is_marked(
+    make_server: Any,
+    tutor_settings: dict[str, Any],
+    scripted_model: ScriptedOpenAI,
+    make_learner: Any,
+    open_page: PageOpener,
+) -> None:
+    cut = Script.tokens("A fold walks through a list and keeps one running")
+    scripted_model.enqueue(Script(*cut.steps, finish_reason="length"))
+    server = await make_server(**tutor_settings)
+    _, page_a, page_b = await two_in_a_room(server, make_learner, open_page)
+    await page_a.fill("#composer-text", "What is a fold?")
+    await page_a.click("#ask")
+    for page in (page_a, page_b):
+        answer = page.locator(".msg.answer.truncated")
+        await expect(answer.locator(".truncated-note")).to_have_text(
+            "Cut off at the tutor's length limit."
+        )
+        await expect(answer.locator(".answer-body")).to_contain_text("keeps one running")
+
+
+@EMBEDDED_ONLY
 async def test_refused_messages_are_marked_and_can_be_sent_again(
     make_server: Any, make_learner: Any, open_page: PageOpener
 ) -> None:

@@ -171,10 +171,13 @@ class Printer:
         notes = []
         if event.stopped:
             notes.append("stopped")
+        if event.truncated:
+            notes.append("cut off at the length limit")
         if event.citations:
             # Several passages of one page are one source to a reader.
             sources = dict.fromkeys(
-                f"material {c.material_id}" + (f" p.{c.page}" if c.page is not None else "")
+                (c.filename or f"material {c.material_id}")
+                + (f" p.{c.page}" if c.page is not None else "")
                 for c in event.citations
             )
             notes.append(f"sources: {', '.join(sources)}")

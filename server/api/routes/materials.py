@@ -223,7 +223,12 @@ async def search_materials(
     found = await search_passages(db, topic_id, q, limit)
     return [
         SearchHit(
-            material_id=p.material_id, chunk_id=p.chunk_id, text=p.text, score=p.score, page=p.page
+            material_id=p.material_id,
+            chunk_id=p.chunk_id,
+            text=p.text,
+            score=p.score,
+            page=p.page,
+            filename=p.filename,
         )
         for p in found
     ]

@@ -376,7 +376,8 @@ export class RoomPage {
 }
 
 function citationLabel(citation, study) {
-  const name = study.materialName(citation.material_id) || `material ${citation.material_id}`;
+  const name =
+    citation.filename || study.materialName(citation.material_id) || `material ${citation.material_id}`;
   return citation.page ? `${name}, p. ${citation.page}` : name;
 }
 

@@ -219,6 +219,13 @@ export class Timeline {
     this.paint(turn);
     this.finish(turn, event.stopped ? "stopped" : "");
     turn.li.classList.toggle("stopped", Boolean(event.stopped));
+    if (event.truncated) {
+      // The answer hit the tutor's length limit: say so rather than end mid-sentence.
+      turn.li.classList.add("truncated");
+      turn.footer.append(
+        h("p", { class: "turn-note truncated-note" }, "Cut off at the tutor's length limit."),
+      );
+    }
     // Several passages of one file are one source to the reader.
     const sources = [...new Set((event.citations || []).map((c) => this.options.citation(c)))];
     if (sources.length) {

@@ -29,7 +29,8 @@ async def test_question_finds_the_passage_that_answers_it(api: Api) -> None:
     hits = r.json()
     assert hits, "nothing found"
     best = hits[0]
-    assert set(best) == {"material_id", "chunk_id", "text", "score", "page"}
+    assert set(best) == {"material_id", "chunk_id", "text", "score", "page", "filename"}
+    assert best["filename"] == "cells.md"
     assert "Mitochondria are the powerhouse" in best["text"]
     assert best["material_id"] == material_id
     assert best["page"] is None

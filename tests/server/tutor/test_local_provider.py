@@ -286,6 +286,8 @@ def test_chat_messages_fold_speaker_names_and_leave_out_tool_traffic() -> None:
             Message("tool", "4", tool_call_id="c1"),
             Message("assistant", "It is 4."),
             Message("user", "Thanks"),
+            # What the room's messages look like: the name is already there, once is enough.
+            Message("user", "bob: And 3+3?", name="bob"),
         )
     )
     assert chat == [
@@ -293,6 +295,7 @@ def test_chat_messages_fold_speaker_names_and_leave_out_tool_traffic() -> None:
         {"role": "user", "content": "ada: What is 2+2?"},
         {"role": "assistant", "content": "It is 4."},
         {"role": "user", "content": "Thanks"},
+        {"role": "user", "content": "bob: And 3+3?"},
     ]
 
 
