@@ -69,3 +69,16 @@ def lag_summary(before: dict[float, float], after: dict[float, float]) -> dict[s
         return None if math.isinf(bound) else bound * 1000  # past the top bucket: unbounded
 
     return {"samples": int(total), "p99_le_ms": at(0.99), "max_le_ms": at(1.0)}
+
+
+def gc_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The garbage collector's pauses between two scrapes, by generation: how many, and
+    their total in ms."""
+    grown = added(before, after)
+    summary: dict[str, dict[str, float]] = {}
+    for generation in ("0", "1", "2"):
+        labels = f'{{generation="{generation}"}}'
+        count = grown.get(f"studyroom_gc_pause_seconds_count{labels}", 0.0)
+        total = grown.get(f"studyroom_gc_pause_seconds_sum{labels}", 0.0)
+        summary[generation] = {"pauses": count, "total_ms": round(total * 1000, 2)}
+    return summary

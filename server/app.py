@@ -25,6 +25,7 @@ from server.api.routes.reports import router as reports_router
 from server.api.schemas import ErrorDetail
 from server.config import Settings
 from server.db.engine import create_engine, session_factory
+from server.gc_pauses import GcPauses
 from server.live.factory import build_live_state
 from server.loop_lag import LoopLagMonitor
 from server.materials.search import DatabaseMaterialSearch
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             warn_s=settings.loop_lag_warn_s,
         )
         lag.start()
+        gc_pauses = GcPauses(metrics.gc_pauses)
+        gc_pauses.start()
         hub.start()
         activity.start()
         writer.start()
@@ -131,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await tutor.close()
             await hub.close()
             await lag.close()
+            gc_pauses.close()
             await activity.close()
             await writer.close()
             await projector.close()

@@ -71,6 +71,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r,
         )
+        self.gc_pauses = Histogram(
+            "studyroom_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector, by generation (the process waits them out)",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+            registry=r,
+        )
 
         self.tutor_turns = Counter(
             "studyroom_tutor_turns_total", "Tutor turns by how they ended", ["state"], registry=r

@@ -133,3 +133,19 @@ def test_loop_lag_is_summarised_from_the_histogram_growth() -> None:
     stalled = {**after, math.inf: 211.0}
     assert metrics.lag_summary(before, stalled)["max_le_ms"] is None
     assert metrics.lag_summary(after, after)["samples"] == 0
+
+
+def test_gc_pauses_are_summarised_by_generation() -> None:
+    name = "studyroom_gc_pause_seconds"
+    before = {f'{name}_count{{generation="2"}}': 1.0, f'{name}_sum{{generation="2"}}': 0.01}
+    after = {
+        f'{name}_count{{generation="2"}}': 3.0,
+        f'{name}_sum{{generation="2"}}': 0.05,
+        f'{name}_count{{generation="0"}}': 40.0,
+        f'{name}_sum{{generation="0"}}': 0.004,
+    }
+    assert metrics.gc_summary(before, after) == {
+        "0": {"pauses": 40.0, "total_ms": 4.0},
+        "1": {"pauses": 0.0, "total_ms": 0.0},
+        "2": {"pauses": 2.0, "total_ms": 40.0},
+    }

@@ -1,14 +1,16 @@
-"""The event-loop lag monitor: a loop held by synchronous work shows as a late wake-up."""
+"""The event-loop lag monitor and the garbage collector's pauses: what holds the loop shows."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
+from server.gc_pauses import GcPauses
 from server.loop_lag import LOG_EVERY_S, LoopLagMonitor
 
 
@@ -53,3 +55,22 @@ def test_warnings_are_spaced_out(caplog: pytest.LogCaptureFixture) -> None:
         monitor.record(0.5, now=100.0 + LOG_EVERY_S)
     assert len(caplog.records) == 2
     assert "500 ms late" in caplog.records[0].getMessage()
+
+
+def test_garbage_collector_pauses_are_timed_by_generation() -> None:
+    h = Histogram("gc_seconds", "gc", ["generation"], registry=CollectorRegistry())
+    pauses = GcPauses(h)
+    pauses.start()
+    try:
+        gc.collect()
+        gc.collect(0)
+    finally:
+        pauses.close()
+    gc.collect()  # not counted: the callback is gone
+    counts = {
+        s.labels["generation"]: s.value
+        for metric in h.collect()
+        for s in metric.samples
+        if s.name.endswith("_count")
+    }
+    assert counts["2"] == 1 and counts["0"] >= 1
