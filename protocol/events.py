@@ -98,6 +98,23 @@ class AgentDoneEvent(RoomEvent):
     ttft_ms: int | None = None
     truncated: bool = False
     """The answer reached the tutor's token limit (``STUDYROOM_TUTOR_MAX_TOKENS``) and was cut."""
+    models: list[str] = Field(default_factory=list)
+    """Every model that wrote part of the answer, in order (more than one after a fallback)."""
+
+
+class AgentFallbackEvent(RoomEvent):
+    """The turn's model failed; ``to`` goes on with the answer from where it stopped."""
+
+    # ``from`` is a Python keyword: the field is ``from_`` in code, ``from`` on the wire.
+    model_config = ConfigDict(
+        frozen=True, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    type: Literal["agent.fallback"] = "agent.fallback"
+    turn_id: str
+    from_: str = Field(alias="from")
+    to: str
+    reason: str
 
 
 class AgentErrorEvent(RoomEvent):
@@ -147,6 +164,7 @@ AnyRoomEvent = Annotated[
     | AgentStartEvent
     | AgentDeltaEvent
     | AgentDoneEvent
+    | AgentFallbackEvent
     | AgentErrorEvent
     | QuizEvent
     | QuizResultEvent

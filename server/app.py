@@ -40,7 +40,7 @@ from server.rooms.joins import JoinLimiter
 from server.rooms.replays import ReplayReads
 from server.rooms.transcript import TranscriptStore, TranscriptWriter
 from server.services import Services
-from server.tutor.factory import build_provider
+from server.tutor.factory import build_fallback, build_provider
 from server.tutor.service import TutorService
 from server.web import web_router
 
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             DatabaseMaterialSearch(db),
             metrics,
             owner=consumer,
+            fallback=build_fallback(settings),
         )
         activity = ActivityRecorder(db, flush_s=settings.activity_flush_s)
         gatekeeper = Gatekeeper(settings, db, live.gates, activity)

@@ -42,6 +42,7 @@ ROOM_EVENT_TYPES = (
     "agent.start",
     "agent.delta",
     "agent.done",
+    "agent.fallback",
     "agent.error",
     "quiz",
     "quiz.result",
@@ -155,6 +156,28 @@ _HAND_EVENTS: dict[str, tuple[str, JSON]] = {
             usage=_ref("Usage"),
             citations={"type": "array", "items": _ref("Citation")},
             stopped={"type": "boolean", "description": "True when the turn was cancelled."},
+            truncated={
+                "type": "boolean",
+                "description": "True when the answer reached STUDYROOM_TUTOR_MAX_TOKENS.",
+            },
+            models={
+                "type": "array",
+                "items": _STRING,
+                "description": "Every model that wrote part of the answer, in order.",
+            },
+        ),
+    ),
+    "agent.fallback": (
+        "AgentFallbackEvent",
+        _event(
+            "agent.fallback",
+            ["turn_id", "from", "to", "reason"],
+            turn_id=_TURN_ID,
+            **{
+                "from": {"type": "string", "description": "The model that failed."},
+                "to": {"type": "string", "description": "The model that goes on."},
+                "reason": {"type": "string", "description": "The failure's agent error code."},
+            },
         ),
     ),
     "agent.error": (

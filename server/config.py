@@ -67,6 +67,9 @@ class Settings(BaseSettings):
 
     tutor_provider: Literal["auto", "openai", "local"] = "auto"
     tutor_model: str | None = None
+    # When the provider fails or stalls (after its retries), before or during an answer, the
+    # bundled model finishes the turn; only with a provider other than ``local``.
+    tutor_fallback: Literal["local", "none"] = "local"
     tutor_max_tokens: int = Field(default=512, ge=16, le=8192)
     tutor_connect_timeout_s: float = Field(default=5.0, gt=0)
     tutor_first_token_timeout_s: float = Field(default=30.0, gt=0)

@@ -65,6 +65,8 @@ class Backend:
             # Short, so tests that see a member leave do not wait out the default; the grace
             # itself is tested with its own setting.
             "presence_grace_s": 0.3,
+            # Tests of a failing provider see its agent.error; the fallback has its own tests.
+            "tutor_fallback": "none",
         }
         values.update(overrides)
         return Settings(**values)
@@ -79,6 +81,7 @@ class Backend:
             "STUDYROOM_SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
             "STUDYROOM_TUTOR_PROVIDER": "local",
             "STUDYROOM_PRESENCE_GRACE_S": "0.3",
+            "STUDYROOM_TUTOR_FALLBACK": "none",
         }
         env.update(overrides)
         return env

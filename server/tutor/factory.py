@@ -35,10 +35,23 @@ def build_provider(settings: Settings) -> Provider:
             max_retries=settings.tutor_max_retries,
             context_tokens=settings.tutor_context_tokens,
         )
+    return _local(settings, settings.tutor_model, settings.tutor_context_tokens)
+
+
+def build_fallback(settings: Settings) -> Provider | None:
+    """The bundled model, to finish turns the provider fails; None if there is nothing to
+    fall back to (the provider is the local model) or it is switched off."""
+    if settings.tutor_fallback == "none" or resolved_provider(settings) == "local":
+        return None
+    # Its own window: STUDYROOM_TUTOR_CONTEXT_TOKENS is the provider's.
+    return _local(settings, None, None)
+
+
+def _local(settings: Settings, model_path: str | None, window: int | None) -> Provider:
     from server.tutor.local_provider import LocalProvider
 
     return LocalProvider(
-        settings.tutor_model,
+        model_path,
         threads=settings.tutor_local_threads,
-        context_tokens=settings.tutor_context_tokens or LOCAL_CONTEXT_TOKENS,
+        context_tokens=window or LOCAL_CONTEXT_TOKENS,
     )

@@ -40,6 +40,7 @@ class TurnRunner:
         provider: Provider,
         search: MaterialSearch,
         context: PromptContext,
+        fallback: Provider | None = None,
         policy: AskPolicy,
         metrics: Metrics,
         owner: str,
@@ -49,6 +50,7 @@ class TurnRunner:
         self._state = state
         self._hub = hub
         self._provider = provider
+        self._fallback = fallback
         self._search = search
         self._context = context
         self._policy = policy
@@ -149,6 +151,7 @@ class TurnRunner:
             ask,
             hub=self._hub,
             provider=self._provider,
+            fallback=self._fallback,
             tools=tools,
             prompt=prompt,
             settings=TurnSettings(

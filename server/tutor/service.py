@@ -41,9 +41,12 @@ class TutorService:
         metrics: Metrics,
         owner: str,
         clock: Callable[[], float] = time.time,
+        fallback: Provider | None = None,
     ) -> None:
-        """``clock`` is wall-clock seconds, shared by every process: the ask limits use it."""
+        """``clock`` is wall-clock seconds, shared by every process: the ask limits use it.
+        ``fallback`` finishes the turns ``provider`` fails."""
         self.provider = provider
+        self._fallback = fallback
         self._hub = hub
         self._policy = AskPolicy(settings, live.limits, clock)
         self._grader = QuizGrader(live.tutor, hub, db)
@@ -53,6 +56,7 @@ class TutorService:
             state=live.tutor,
             hub=hub,
             provider=provider,
+            fallback=fallback,
             search=search,
             context=PromptContext(
                 log=live.log, db=db, search=search, history_events=settings.tutor_history_events
@@ -97,3 +101,5 @@ class TutorService:
         """Stop; turns cut short end with ``interrupted`` so nobody waits for them."""
         await self._runner.close()
         await self.provider.close()
+        if self._fallback is not None:
+            await self._fallback.close()

@@ -20,6 +20,7 @@ from protocol.events import (
     AgentDeltaEvent,
     AgentDoneEvent,
     AgentErrorEvent,
+    AgentFallbackEvent,
     AgentStartEvent,
     Citation,
     TurnUsage,
@@ -50,6 +51,11 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.25
 # Model → tools → model rounds in one turn; a model that keeps calling tools is cut off.
 MAX_TOOL_ROUNDS = 3
+# What the fallback model is asked after the answer it takes over.
+CONTINUE = (
+    "(The answer above was cut off. Continue it from exactly where it stops, without "
+    "repeating any of it.)"
+)
 
 
 class TurnState(Enum):
@@ -95,6 +101,7 @@ class Turn:
         provider: Provider,
         tools: TurnTools,
         prompt: Prompt,
+        fallback: Provider | None = None,
         settings: TurnSettings,
         cancel_requested: asyncio.Event,
         remote_cancel: Callable[[], Awaitable[bool]] | None = None,
@@ -103,6 +110,9 @@ class Turn:
         self.state = TurnState.QUEUED
         self._hub = hub
         self._provider = provider
+        # Takes over, once, if the provider fails; every model that wrote part of the answer.
+        self._fallback = fallback
+        self.models = [provider.model]
         self._tools = tools
         self._prompt = prompt
         # This turn's tool calls and their results, after the question.
@@ -141,7 +151,7 @@ class Turn:
             self._count = await self._provider.token_counter()
             self._advance(TurnState.STREAMING)
             for _ in range(MAX_TOOL_ROUNDS + 1):
-                calls = await self._stream_round(coalescer, started)
+                calls = await self._round(coalescer, started)
                 if not calls:
                     break
                 await self._use_tools(calls)
@@ -159,6 +169,43 @@ class Turn:
         self._advance(TurnState.DONE)
         await self._finish(stopped=False)
         return self.state
+
+    async def _round(self, coalescer: Coalescer, started: float) -> tuple[ToolCall, ...]:
+        """One model call; if the provider fails it (after its own retries), the fallback
+        makes it again, continuing the answer already shown."""
+        try:
+            return await self._stream_round(coalescer, started)
+        except ProviderError as failure:
+            fallback, self._fallback = self._fallback, None
+            if fallback is None:
+                raise
+            try:
+                self._count = await fallback.token_counter()
+            except ProviderError:
+                raise failure from None  # the fallback is not there either: say what failed
+            await self._flush(coalescer)
+            await self._hub.publish(
+                self.ask.session_id,
+                AgentFallbackEvent(
+                    turn_id=self.ask.turn_id,
+                    from_=self._provider.model,
+                    to=fallback.model,
+                    reason=failure.code,
+                    ts=now_iso(),
+                ),
+            )
+            log.warning(
+                "turn %s: %s failed (%s), %s goes on with it",
+                self.ask.turn_id,
+                self._provider.model,
+                failure.message,
+                fallback.model,
+            )
+            self._provider = fallback
+            self.models.append(fallback.model)
+            if self.text:
+                self._tail += [Message("assistant", self.text), Message("user", CONTINUE)]
+            return await self._stream_round(coalescer, started)
 
     async def _stream_round(self, coalescer: Coalescer, started: float) -> tuple[ToolCall, ...]:
         """One model call; returns the tool calls it ended with (empty: the answer is done)."""
@@ -284,6 +331,7 @@ class Turn:
                 stopped=stopped,
                 truncated=self.truncated,
                 model=self._provider.model,
+                models=self.models,
                 ttft_ms=self.ttft_ms,
                 ts=now_iso(),
             ),

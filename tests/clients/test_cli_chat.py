@@ -17,7 +17,7 @@ import pytest
 from clients.sdk import Delivery, Room, StudyroomClient
 from clients.sdk.models import Session
 from tests.clients.cli_support import OUTPUT_TIMEOUT_S, Cli, Interactive, eventually, sdk_user
-from tests.fakes.scripted_openai import Script, ScriptedOpenAI, ToolCallStep, Usage
+from tests.fakes.scripted_openai import Drop, Script, ScriptedOpenAI, Text, ToolCallStep, Usage
 
 ANSWER = (
     "A tree is a connected graph without cycles. "
@@ -215,6 +215,31 @@ async def test_end_of_input_waits_for_the_answer_then_leaves(
         assert piped.code == 0, piped
         assert f"{ada.name}: hello" in piped.out
         assert f"tutor → {ada.name}: {ANSWER}\n" in piped.out
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_an_answer_the_offline_model_finished_says_so(
+    model: ScriptedOpenAI,
+    make_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", model.base_url)
+    server = await make_server(
+        tutor_provider="openai",
+        tutor_model="scripted",
+        tutor_max_retries=0,
+        tutor_fallback="local",
+        tutor_max_tokens=16,
+    )
+    async with learner(server.base_url, unique("ada"), tmp_path / "ada.json") as ada:
+        model.enqueue(Script(Text("A tree is a graph "), Drop()))
+        piped = await ada.cli.run("chat", str(ada.session.id), stdin="? What is a tree?\n")
+    assert piped.code == 0, piped
+    assert f"tutor → {ada.name}: A tree is a graph " in piped.out
+    assert "scripted failed (model_error), SmolLM2-135M-Instruct.Q4_1 finished" in piped.out
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.fakes.scripted_openai import HttpError, Script, ScriptedOpenAI, ToolCallStep, Usage
+from tests.fakes.scripted_openai import (
+    Drop,
+    HttpError,
+    Script,
+    ScriptedOpenAI,
+    Text,
+    ToolCallStep,
+    Usage,
+)
 from tests.web.helpers import PageOpener, chat_texts, rendered, room_path, study_room, wait_live
 
 ANSWER = """A **fold** walks through a list and keeps *one* running value:
@@ -159,6 +167,29 @@ async def test_an_answer_cut_at_the_length_limit_is_marked(
             "Cut off at the tutor's length limit."
         )
         await expect(answer.locator(".answer-body")).to_contain_text("keeps one running")
+
+
+@EMBEDDED_ONLY
+async def test_an_answer_the_offline_model_finished_says_so(
+    make_server: Any,
+    tutor_settings: dict[str, Any],
+    scripted_model: ScriptedOpenAI,
+    make_learner: Any,
+    open_page: PageOpener,
+) -> None:
+    scripted_model.enqueue(Script(Text("A fold walks through a list "), Drop()))
+    settings = {**tutor_settings, "tutor_fallback": "local", "tutor_max_tokens": 16}
+    server = await make_server(**settings)
+    _, page_a, page_b = await two_in_a_room(server, make_learner, open_page)
+    await page_a.fill("#composer-text", "What is a fold?")
+    await page_a.click("#ask")
+    for page in (page_a, page_b):
+        answer = page.locator(".msg.answer.fell-back")
+        await expect(answer.locator(".fallback-note")).to_contain_text(
+            "failed (model_error); SmolLM2-135M-Instruct.Q4_1 finished the answer."
+        )
+        await expect(answer.locator(".answer-body")).to_contain_text("A fold walks through")
+        await expect(answer.locator(".answer-body[aria-busy=false]")).to_have_count(1)
 
 
 @EMBEDDED_ONLY

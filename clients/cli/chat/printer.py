@@ -14,6 +14,7 @@ from protocol.events import (
     AgentDeltaEvent,
     AgentDoneEvent,
     AgentErrorEvent,
+    AgentFallbackEvent,
     AgentStartEvent,
     AskEvent,
     ChatEvent,
@@ -45,6 +46,8 @@ class Printer:
         self.view = view
         self.state = state
         self._typing_shown: dict[int, float] = {}
+        # Turns another model took over, and why: said when the turn ends.
+        self._fallbacks: dict[str, str] = {}
 
     # what the rest of the client says
 
@@ -122,6 +125,8 @@ class Printer:
                 self.view.turn_delta(turn_id, self._turn_title(turn_id), text, so_far)
             case AgentDoneEvent():
                 self._done(event)
+            case AgentFallbackEvent(turn_id=turn_id, from_=failed, to=to, reason=reason):
+                self._fallbacks[turn_id] = f"{failed} failed ({reason}), {to} finished"
             case AgentErrorEvent(turn_id=turn_id, code=code, message=message):
                 # Whatever part of the answer arrived stays on screen.
                 shown = self._shown(turn_id)
@@ -173,6 +178,8 @@ class Printer:
             notes.append("stopped")
         if event.truncated:
             notes.append("cut off at the length limit")
+        if (took_over := self._fallbacks.pop(event.turn_id, None)) is not None:
+            notes.append(took_over)
         if event.citations:
             # Several passages of one page are one source to a reader.
             sources = dict.fromkeys(

@@ -39,6 +39,8 @@ export class Timeline {
         return this.done(event);
       case "agent.error":
         return this.failTurn(event);
+      case "agent.fallback":
+        return this.fallback(event);
       case "quiz":
         return this.quiz(event);
       case "quiz.result":
@@ -234,6 +236,19 @@ export class Timeline {
         ...sources.map((s) => h("span", { class: "source" }, s)),
       );
     }
+  }
+
+  fallback(event) {
+    // The model failed mid-answer; another one goes on with it in the same place.
+    const turn = this.turns.get(event.turn_id) || this.startTurn(event.turn_id, event.ts, false);
+    turn.li.classList.add("fell-back");
+    turn.footer.append(
+      h(
+        "p",
+        { class: "turn-note fallback-note" },
+        `${event.from} failed (${event.reason}); ${event.to} finished the answer.`,
+      ),
+    );
   }
 
   failTurn(event) {
