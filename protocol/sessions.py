@@ -10,3 +10,14 @@ class SessionStatus(StrEnum):
     """Members may connect to its room, chat and ask."""
     ENDED = "ended"
     """Read-only: its transcript stays; nobody joins, connects or changes it any more."""
+
+
+class TutorMode(StrEnum):
+    """How a session's tutor teaches; the session's hosts choose it."""
+
+    SOCRATIC = "socratic"
+    """Guiding questions and hints before answers (the default)."""
+    EXPLAIN = "explain"
+    """Direct explanations, then a check of understanding."""
+    OFF = "off"
+    """No tutor: asks are refused with ``error`` ``not_allowed``."""

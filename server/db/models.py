@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from protocol.sessions import SessionStatus
+from protocol.sessions import SessionStatus, TutorMode
 from server.db.base import Base, BigId, UtcDateTime, utcnow
 
 __all__ = [
@@ -64,6 +64,9 @@ class StudySession(Base):
     )
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default=SessionStatus.ACTIVE.value)
+    tutor_mode: Mapped[str] = mapped_column(
+        String(16), default=TutorMode.SOCRATIC.value, server_default=TutorMode.SOCRATIC.value
+    )
     join_code: Mapped[str] = mapped_column(String(16), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

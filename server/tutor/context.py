@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from protocol.sessions import TutorMode
 from server.db.errors import is_database_unavailable
 from server.db.models import Membership, StudySession, Topic, User
 from server.db.progress_models import Goal
@@ -49,6 +50,23 @@ async def session_topic(
         raise
 
 
+async def session_mode(db: async_sessionmaker[AsyncSession], session_id: int) -> TutorMode:
+    """How the session's tutor teaches; the default when the database cannot say."""
+    try:
+        async with db() as session:
+            mode = await session.scalar(
+                select(StudySession.tutor_mode).where(StudySession.id == session_id)
+            )
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            return TutorMode.SOCRATIC  # teach as usual rather than refuse over an outage
+        raise
+    try:
+        return TutorMode(mode or TutorMode.SOCRATIC)
+    except ValueError:
+        return TutorMode.SOCRATIC
+
+
 class PromptContext:
     def __init__(
         self,
@@ -66,7 +84,17 @@ class PromptContext:
     async def topic(self, session_id: int) -> dict[str, Any] | None:
         return await session_topic(self._db, session_id)
 
-    async def prompt(self, ask: Ask, topic: dict[str, Any] | None, *, tools: bool) -> Prompt:
+    async def mode(self, session_id: int) -> TutorMode:
+        return await session_mode(self._db, session_id)
+
+    async def prompt(
+        self,
+        ask: Ask,
+        topic: dict[str, Any] | None,
+        *,
+        tools: bool,
+        mode: TutorMode = TutorMode.SOCRATIC,
+    ) -> Prompt:
         """Everything ``ask`` could be told, before it is fitted to the model's window."""
         history: list[str] = []
         if self._history_events:
@@ -76,7 +104,7 @@ class PromptContext:
         goals = await self._goals(ask.session_id, topic) if topic is not None else []
         passages = await self._passages(int(topic["id"]), ask.text) if topic is not None else []
         return Prompt(
-            system=system_message(topic, tools=tools, goals=goals),
+            system=system_message(topic, tools=tools, goals=goals, mode=mode),
             passages=tuple(passages),
             history=tuple(history_messages(history, self._history_events)),
             question=Message("user", f"{ask.user.name}: {ask.text}", name=ask.user.name),

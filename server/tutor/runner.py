@@ -146,7 +146,10 @@ class TurnRunner:
             state=self._state,
             search=self._search,
         )
-        prompt = await self._context.prompt(ask, topic, tools=self._provider.supports_tools)
+        mode = await self._context.mode(ask.session_id)
+        prompt = await self._context.prompt(
+            ask, topic, tools=self._provider.supports_tools, mode=mode
+        )
         turn = Turn(
             ask,
             hub=self._hub,

@@ -15,14 +15,16 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from protocol.errors import ErrorCode
 from protocol.events import AskEvent, UserRef, now_iso
 from protocol.frames import AnswerFrame, AskFrame, FrameError
+from protocol.sessions import TutorMode
 from server.config import Settings
 from server.live.ports import LiveState
 from server.metrics import Metrics
 from server.rooms.hub import Hub
 from server.tutor.admission import AskPolicy
-from server.tutor.context import PromptContext
+from server.tutor.context import PromptContext, session_mode
 from server.tutor.grading import QuizGrader
 from server.tutor.knowledge import MaterialSearch
 from server.tutor.provider import Provider
@@ -47,6 +49,7 @@ class TutorService:
         ``fallback`` finishes the turns ``provider`` fails."""
         self.provider = provider
         self._fallback = fallback
+        self._db = db
         self._hub = hub
         self._policy = AskPolicy(settings, live.limits, clock)
         self._grader = QuizGrader(live.tutor, hub, db)
@@ -68,6 +71,8 @@ class TutorService:
 
     async def ask(self, session_id: int, user: UserRef, frame: AskFrame) -> FrameError | None:
         """Queue a question for the tutor; a refusal is returned, not raised."""
+        if await session_mode(self._db, session_id) is TutorMode.OFF:
+            return FrameError(ErrorCode.NOT_ALLOWED, "the tutor is switched off in this session")
         refused = await self._policy.admit(session_id, user)
         if refused is not None:
             return refused
