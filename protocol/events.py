@@ -157,6 +157,18 @@ class SessionEndedEvent(RoomEvent):
     type: Literal["session.ended"] = "session.ended"
 
 
+class MaterialAddedEvent(RoomEvent):
+    """A file was added to the session's topic; ``material`` is as REST shows it."""
+
+    type: Literal["material.added"] = "material.added"
+    material: dict[str, Any]
+
+
+class MaterialRemovedEvent(RoomEvent):
+    type: Literal["material.removed"] = "material.removed"
+    material_id: int
+
+
 AnyRoomEvent = Annotated[
     PresenceEvent
     | ChatEvent
@@ -170,7 +182,9 @@ AnyRoomEvent = Annotated[
     | QuizResultEvent
     | ProgressEvent
     | TopicChangedEvent
-    | SessionEndedEvent,
+    | SessionEndedEvent
+    | MaterialAddedEvent
+    | MaterialRemovedEvent,
     Field(discriminator="type"),
 ]
 _ROOM_EVENTS: TypeAdapter[AnyRoomEvent] = TypeAdapter(AnyRoomEvent)

@@ -49,6 +49,8 @@ ROOM_EVENT_TYPES = (
     "progress",
     "topic.changed",
     "session.ended",
+    "material.added",
+    "material.removed",
 )
 EPHEMERAL_TYPES = ("welcome", "pong", "typing", "error")
 
@@ -156,28 +158,6 @@ _HAND_EVENTS: dict[str, tuple[str, JSON]] = {
             usage=_ref("Usage"),
             citations={"type": "array", "items": _ref("Citation")},
             stopped={"type": "boolean", "description": "True when the turn was cancelled."},
-            truncated={
-                "type": "boolean",
-                "description": "True when the answer reached STUDYROOM_TUTOR_MAX_TOKENS.",
-            },
-            models={
-                "type": "array",
-                "items": _STRING,
-                "description": "Every model that wrote part of the answer, in order.",
-            },
-        ),
-    ),
-    "agent.fallback": (
-        "AgentFallbackEvent",
-        _event(
-            "agent.fallback",
-            ["turn_id", "from", "to", "reason"],
-            turn_id=_TURN_ID,
-            **{
-                "from": {"type": "string", "description": "The model that failed."},
-                "to": {"type": "string", "description": "The model that goes on."},
-                "reason": {"type": "string", "description": "The failure's agent error code."},
-            },
         ),
     ),
     "agent.error": (

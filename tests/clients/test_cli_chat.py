@@ -278,6 +278,25 @@ async def test_the_room_ends_with_its_session(
         assert ended.code == 1 and f"session {ada.session.id} has ended" in ended.err
 
 
+async def test_materials_added_and_removed_show_in_the_room(
+    tutor_server: Any, tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    async with learner(tutor_server.base_url, unique("ada"), tmp_path / "ada.json") as ada:
+        notes = tmp_path / "trees.md"
+        notes.write_text("# Trees\n\nA tree is a connected graph without cycles.\n")
+        chat = await ada.cli.start("chat", str(ada.session.id))
+        try:
+            at = await chat.shows(f"you are in the room as {ada.name}")
+            material = await ada.sdk.upload(ada.session.topic_id, notes)
+            at = await chat.shows("new material: trees.md (the tutor can cite it)", at)
+            await ada.sdk.delete_material(material.id)
+            at = await chat.shows("a material was removed from the topic", at)
+            await chat.send("/quit")
+            assert await chat.finish() == 0
+        finally:
+            await chat.kill()
+
+
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 async def test_refused_frames_and_dropped_connections_are_explained(
     make_server: Any, tmp_path: Path, unique: Callable[[str], str]

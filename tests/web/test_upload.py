@@ -102,3 +102,25 @@ async def test_too_large_and_unsupported_files_are_refused_clearly(
     await wait_live(guest)
     await expect(guest.locator("#upload-form")).to_be_hidden()
     await expect(guest.locator("#upload-owner-only")).to_be_visible()
+
+
+async def test_the_list_follows_uploads_and_deletions_made_elsewhere(
+    make_server: Any, make_learner: Any, open_page: PageOpener, tmp_path: Any
+) -> None:
+    server = await make_server()
+    ada = await make_learner(server.base_url, "Ada")
+    ben = await make_learner(server.base_url, "Ben")
+    room = await study_room(ada, ben)
+    page = await open_page(server.base_url, ben, room_path(room))
+    await wait_live(page, members=1)
+    await expect(page.locator("#materials .empty")).to_have_text("No materials yet.")
+    # Ada uploads from somewhere else (another device, the terminal): Ben's page follows.
+    notes = tmp_path / "folds.md"
+    notes.write_bytes(lecture_notes(2_000))
+    material = await ada.client.upload(room.topic_id, notes)
+    listed = page.locator("#materials .material", has_text="folds.md")
+    await expect(listed).to_be_visible()
+    await expect(page.locator("#timeline .note-material")).to_contain_text("New material: folds.md")
+    await ada.client.delete_material(material.id)
+    await expect(listed).to_have_count(0)
+    await expect(page.locator("#materials .empty")).to_have_text("No materials yet.")

@@ -18,6 +18,8 @@ from protocol.events import (
     AgentStartEvent,
     AskEvent,
     ChatEvent,
+    MaterialAddedEvent,
+    MaterialRemovedEvent,
     PresenceEvent,
     ProgressEvent,
     QuizEvent,
@@ -125,6 +127,11 @@ class Printer:
                 self.view.turn_delta(turn_id, self._turn_title(turn_id), text, so_far)
             case AgentDoneEvent():
                 self._done(event)
+            case MaterialAddedEvent(material=material):
+                name = material.get("filename", "a file")
+                self.view.line(Text(f"new material: {name} (the tutor can cite it)", style="dim"))
+            case MaterialRemovedEvent():
+                self.view.line(Text("a material was removed from the topic", style="dim"))
             case AgentFallbackEvent(turn_id=turn_id, from_=failed, to=to, reason=reason):
                 self._fallbacks[turn_id] = f"{failed} failed ({reason}), {to} finished"
             case AgentErrorEvent(turn_id=turn_id, code=code, message=message):

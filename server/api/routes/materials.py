@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from protocol.errors import ErrorCode
+from protocol.events import MaterialAddedEvent, MaterialRemovedEvent, now_iso
 from server.api.deps import (
     CurrentUser,
     DbDep,
+    ServicesDep,
     SettingsDep,
     forbidden,
     get_visible_topic,
@@ -32,6 +34,7 @@ from server.api.material_schemas import MaterialPublic, SearchHit
 from server.api.schemas import PathId, error_responses
 from server.db.material_models import Material
 from server.db.models import Topic, User
+from server.materials.announce import announce
 from server.materials.search import search_passages
 from server.materials.service import delete_material, ingest
 from server.materials.sniff import Unsupported
@@ -142,6 +145,7 @@ async def upload_material(
     user: CurrentUser,
     db: DbDep,
     settings: SettingsDep,
+    services: ServicesDep,
 ) -> Material:
     """Add a file to the topic's materials: its text is cut into passages for search.
 
@@ -184,6 +188,10 @@ async def upload_material(
         ) from None
     if not created:
         response.status_code = status.HTTP_200_OK
+        return material
+    shown = MaterialPublic.model_validate(material).model_dump(mode="json")
+    added = MaterialAddedEvent(material=shown, ts=now_iso())
+    await announce(db, services.hub, services.live.presence, topic_id, added)
     return material
 
 
@@ -249,10 +257,17 @@ async def read_material(material_id: PathId, user: CurrentUser, db: DbDep) -> Ma
     responses=error_responses(401, (403, "Only the topic's owner can delete."), 404),
 )
 async def remove_material(
-    material_id: PathId, user: CurrentUser, db: DbDep, settings: SettingsDep
+    material_id: PathId,
+    user: CurrentUser,
+    db: DbDep,
+    settings: SettingsDep,
+    services: ServicesDep,
 ) -> Response:
     """Delete the material and its passages (and its file, unless another topic has it)."""
     material = await get_visible_material(db, user, material_id)
-    await get_owned_topic(db, user, material.topic_id)
+    topic_id = material.topic_id
+    await get_owned_topic(db, user, topic_id)
     await delete_material(db, BlobStore(settings.data_dir), material)
+    removed = MaterialRemovedEvent(material_id=material_id, ts=now_iso())
+    await announce(db, services.hub, services.live.presence, topic_id, removed)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -120,6 +120,8 @@ export class RoomPage {
       this.setTopic(frame.topic);
     } else if (frame.type === "progress" && frame.user.id === this.me.id && !reloaded) {
       this.study.refresh();
+    } else if ((frame.type === "material.added" || frame.type === "material.removed") && live) {
+      this.study.materialChanged(frame);
     } else if (frame.type === "session.ended") {
       this.endRoom(FINAL_NOTICES[4410]);
     }

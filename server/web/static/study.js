@@ -103,6 +103,13 @@ export class StudyPanel {
     return this.materials.get(id)?.filename ?? null;
   }
 
+  // A member added or removed a file of the topic: the list follows without a reload.
+  materialChanged(event) {
+    if (event.type === "material.added") this.materials.set(event.material.id, event.material);
+    else this.materials.delete(event.material_id);
+    if (this.current === "tab-materials") this.loadMaterials();
+  }
+
   // materials
 
   async loadMaterials() {

@@ -57,6 +57,10 @@ export class Timeline {
           "presence",
           event.ts,
         );
+      case "material.added":
+        return this.note(`New material: ${event.material.filename}`, "material", event.ts);
+      case "material.removed":
+        return this.note("A material was removed", "material", event.ts);
       case "topic.changed":
         return this.note(
           event.topic ? `Topic changed to “${event.topic.title}”` : "The topic was removed",

@@ -1,0 +1,46 @@
+"""Telling the live rooms of a topic's sessions that its materials changed.
+
+After the change is committed, each active session on the topic with members in its room
+gets ``material.added`` or ``material.removed``, so every member's list follows at once.
+Rooms nobody is in are skipped (whoever joins later reads the list), and so is live state that
+is down: the change itself stands, only the notice is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from protocol.events import RoomEvent
+from protocol.sessions import SessionStatus
+from server.db.models import StudySession
+from server.live.ports import LiveStateUnavailable, Presence
+from server.rooms.hub import Hub
+
+log = logging.getLogger(__name__)
+
+# The newest active sessions of a topic that hear of a change; older ones reload the list.
+SESSIONS_TOLD = 200
+
+
+async def announce(
+    db: AsyncSession, hub: Hub, presence: Presence, topic_id: int, event: RoomEvent
+) -> None:
+    sessions = await db.scalars(
+        select(StudySession.id)
+        .where(
+            StudySession.topic_id == topic_id,
+            StudySession.status == SessionStatus.ACTIVE.value,
+        )
+        .order_by(StudySession.id.desc())
+        .limit(SESSIONS_TOLD)
+    )
+    for session_id in sessions.all():
+        try:
+            if await presence.members(session_id):
+                await hub.publish(session_id, event)
+        except LiveStateUnavailable:
+            log.warning("topic %s's rooms not told of %s: live state down", topic_id, event.type)
+            return
