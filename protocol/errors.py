@@ -37,6 +37,8 @@ class ErrorCode(StrEnum):
     """The frame is well formed but the sender may not do this now (e.g. the session ended)."""
     NOT_FOUND = "not_found"
     """What the frame or request names does not exist, or is not visible to the caller."""
+    NOTHING_DUE = "nothing_due"
+    """A ``review`` found no quiz card due for the members in the room."""
     UNAVAILABLE = "unavailable"
     """A dependency is briefly unavailable; nothing was applied. Retry later."""
     INTERNAL = "internal"
@@ -105,6 +107,11 @@ ERROR_CODES: Mapping[ErrorCode, ErrorSpec] = MappingProxyType(
         ErrorCode.NOT_ALLOWED: ErrorSpec(
             "Well formed, but not allowed now (e.g. the session has ended, the tutor is off).",
             "Do not retry.",
+            _FRAME,
+        ),
+        ErrorCode.NOTHING_DUE: ErrorSpec(
+            "A `review` found no quiz card due for the members in the room.",
+            "Review again when the next cards are due (`GET /api/sessions/{id}/review`).",
             _FRAME,
         ),
         ErrorCode.INTERNAL: ErrorSpec(

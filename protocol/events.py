@@ -130,6 +130,8 @@ class QuizEvent(RoomEvent):
     question: str
     choices: list[str]
     turn_id: str | None = None
+    review_of: str | None = None
+    """Set when the quiz is a card posed again for review: the quiz it was first."""
 
 
 class QuizResultEvent(RoomEvent):

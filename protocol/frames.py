@@ -52,11 +52,17 @@ class PingFrame(_Frame):
     type: Literal["ping"]
 
 
+class ReviewFrame(_Frame):
+    """Pose again the quiz cards that are due for the members in the room."""
+
+    type: Literal["review"]
+
+
 ClientFrame = Annotated[
-    ChatFrame | AskFrame | CancelFrame | AnswerFrame | TypingFrame | PingFrame,
+    ChatFrame | AskFrame | CancelFrame | AnswerFrame | TypingFrame | PingFrame | ReviewFrame,
     Field(discriminator="type"),
 ]
-CLIENT_FRAME_TYPES = frozenset({"chat", "ask", "cancel", "answer", "typing", "ping"})
+CLIENT_FRAME_TYPES = frozenset({"chat", "ask", "cancel", "answer", "typing", "ping", "review"})
 
 _client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
         default=200_000, ge=1, description="Tokens one user's asks may spend per day."
     )
     tutor_local_threads: int = Field(default=2, ge=1, le=64)
+    # A ``review`` also poses cards that fall due within this many seconds (review ahead).
+    review_ahead_s: float = Field(default=0.0, ge=0, le=30 * 86400)
 
     # Tokens.
     access_token_ttl_s: int = Field(default=24 * 3600, ge=60)

@@ -89,6 +89,13 @@ class ConceptProgress(Answer):
     topic_id: int | None = None
 
 
+class ReviewSchedule(Answer):
+    """The caller's quiz cards on a session's topic: due now, and when the next one is."""
+
+    due: int
+    next_review_at: datetime | None = None
+
+
 class SessionReport(Answer):
     duration_s: float
     participants: int

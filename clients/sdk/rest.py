@@ -17,6 +17,7 @@ from clients.sdk.models import (
     HistoryBucket,
     Material,
     Metric,
+    ReviewSchedule,
     SearchHit,
     Session,
     SessionReport,
@@ -246,6 +247,11 @@ class StudyroomClient:
         return [ConceptProgress.model_validate(row) for row in rows]
 
     # reports
+
+    async def review_schedule(self, session_id: int) -> ReviewSchedule:
+        """How many of the caller's quiz cards a ``review`` in the room would pose now."""
+        answer = await self._call("GET", f"/api/sessions/{session_id}/review")
+        return ReviewSchedule.model_validate(answer)
 
     async def report(self, session_id: int) -> SessionReport:
         answer = await self._call("GET", f"/api/sessions/{session_id}/report")

@@ -194,6 +194,11 @@ class Room:
     async def typing(self) -> None:
         await self._send({"type": "typing"})
 
+    async def review(self) -> None:
+        """Pose again the quiz cards due for the members in the room (``error`` ``nothing_due``
+        if there are none)."""
+        await self._send({"type": "review"})
+
     async def _send(self, frame: dict[str, Any], wait_s: float = 30.0) -> None:
         """Send once connected (waiting out a reconnect, up to ``timeout``)."""
         body = json.dumps({k: v for k, v in frame.items() if v is not None})

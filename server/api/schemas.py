@@ -145,6 +145,13 @@ class SessionDetail(SessionPublic):
     topic: TopicPublic | None
 
 
+class ReviewSchedule(BaseModel):
+    due: int = Field(description="The caller's quiz cards on the session's topic due now.")
+    next_review_at: datetime | None = Field(
+        description="When the next of the caller's cards falls due after those; null if none."
+    )
+
+
 # Room access.
 
 

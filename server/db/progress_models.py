@@ -86,3 +86,24 @@ class ProjectedEvent(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     transcript_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class QuizCard(Base):
+    """A quiz the tutor posed on a topic, kept so it can be posed again when it is due.
+
+    Its schedule is the learner's FSRS card on its concept (``concept_progress``): one mastery
+    model, whichever quiz reviewed it.
+    """
+
+    __tablename__ = "quiz_cards"
+    __table_args__ = (Index("ix_quiz_cards_topic_concept", "topic_id", "concept_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    quiz_id: Mapped[str] = mapped_column(String(32), unique=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"))
+    concept_key: Mapped[str] = mapped_column(String(100))
+    concept: Mapped[str] = mapped_column(String(100))
+    question: Mapped[str] = mapped_column(Text)
+    choices: Mapped[str] = mapped_column(Text)  # JSON list of strings
+    answer: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

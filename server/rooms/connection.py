@@ -37,6 +37,7 @@ from protocol.frames import (
     ClientFrame,
     FrameError,
     PingFrame,
+    ReviewFrame,
     TypingFrame,
     parse_client_frame,
 )
@@ -271,6 +272,10 @@ class RoomConnection:
                 await self._services.tutor.cancel(self._session_id, frame.turn_id)
             case AnswerFrame():
                 refused = await self._services.tutor.answer(self._session_id, self._user, frame)
+                if refused is not None:
+                    self._refuse(refused)
+            case ReviewFrame():
+                refused = await self._services.tutor.review(self._session_id, self._user)
                 if refused is not None:
                     self._refuse(refused)
 

@@ -35,6 +35,10 @@ class TutorDesk(Protocol):
         """Grade a quiz answer; only a learner's first answer to a quiz counts."""
         ...
 
+    async def review(self, session_id: int, user: UserRef) -> FrameError | None:
+        """Pose again the quiz cards due for the members in the room (``nothing_due`` if none)."""
+        ...
+
 
 class RoomServices(Protocol):
     """The long-lived parts a room socket uses, built once per process."""

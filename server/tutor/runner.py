@@ -18,6 +18,7 @@ from protocol.events import AgentErrorEvent, UserRef, now_iso
 from server.config import Settings
 from server.live.ports import LiveStateUnavailable, LoggedEvent, RoomLog, TutorState
 from server.metrics import Metrics
+from server.progress.cards import QuizCards
 from server.rooms.hub import Hub
 from server.tutor.admission import AskPolicy
 from server.tutor.context import PromptContext
@@ -41,6 +42,7 @@ class TurnRunner:
         search: MaterialSearch,
         context: PromptContext,
         fallback: Provider | None = None,
+        cards: QuizCards | None = None,
         policy: AskPolicy,
         metrics: Metrics,
         owner: str,
@@ -51,6 +53,7 @@ class TurnRunner:
         self._hub = hub
         self._provider = provider
         self._fallback = fallback
+        self._cards = cards
         self._search = search
         self._context = context
         self._policy = policy
@@ -145,6 +148,7 @@ class TurnRunner:
             hub=self._hub,
             state=self._state,
             search=self._search,
+            cards=self._cards,
         )
         mode = await self._context.mode(ask.session_id)
         prompt = await self._context.prompt(

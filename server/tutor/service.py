@@ -22,12 +22,14 @@ from protocol.sessions import TutorMode
 from server.config import Settings
 from server.live.ports import LiveState
 from server.metrics import Metrics
+from server.progress.cards import QuizCards
 from server.rooms.hub import Hub
 from server.tutor.admission import AskPolicy
 from server.tutor.context import PromptContext, session_mode
 from server.tutor.grading import QuizGrader
 from server.tutor.knowledge import MaterialSearch
 from server.tutor.provider import Provider
+from server.tutor.review import Reviewer
 from server.tutor.runner import TurnRunner
 
 
@@ -53,6 +55,15 @@ class TutorService:
         self._hub = hub
         self._policy = AskPolicy(settings, live.limits, clock)
         self._grader = QuizGrader(live.tutor, hub, db)
+        cards = QuizCards(db)
+        self._reviewer = Reviewer(
+            cards=cards,
+            state=live.tutor,
+            hub=hub,
+            presence=live.presence,
+            db=db,
+            ahead_s=settings.review_ahead_s,
+        )
         self._runner = TurnRunner(
             settings,
             log=live.log,
@@ -60,6 +71,7 @@ class TutorService:
             hub=hub,
             provider=provider,
             fallback=fallback,
+            cards=cards,
             search=search,
             context=PromptContext(
                 log=live.log, db=db, search=search, history_events=settings.tutor_history_events
@@ -94,6 +106,10 @@ class TutorService:
     async def answer(self, session_id: int, user: UserRef, frame: AnswerFrame) -> FrameError | None:
         """Grade a quiz answer; a refusal is returned, not raised."""
         return await self._grader.answer(session_id, user, frame)
+
+    async def review(self, session_id: int, user: UserRef) -> FrameError | None:
+        """Pose again the quiz cards due for the members in the room."""
+        return await self._reviewer.review(session_id, user)
 
     def kick(self, session_id: int) -> None:
         """Make sure this process tries to answer the session's queued asks."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from protocol.events import ProgressEvent, QuizEvent, UserRef, now_iso
 from server.live.ports import TutorState
+from server.progress.cards import QuizCards
 from server.rooms.hub import Hub
 from server.tutor.knowledge import MaterialSearch, Passage
 from server.tutor.prompt import quote_passages
@@ -97,6 +98,8 @@ class TurnTools:
     hub: Hub
     state: TutorState
     search: MaterialSearch
+    # Where posed quizzes are kept as cards for spaced review; None keeps none.
+    cards: QuizCards | None = None
     cited: list[Passage] = field(default_factory=list)
     calls: int = 0
 
@@ -154,6 +157,8 @@ class TurnTools:
                 ts=now_iso(),
             ),
         )
+        if self.cards is not None and self.topic_id is not None:
+            await self.cards.keep(self.topic_id, quiz_id, concept, question, options, answer)
         return f"Quiz {quiz_id} is posted. Do not reveal its answer; learners answer in the room."
 
     async def _record_concept(self, args: dict[str, Any]) -> str:

@@ -298,6 +298,44 @@ async def test_materials_added_and_removed_show_in_the_room(
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_a_quiz_answered_wrong_comes_back_with_review(
+    model: ScriptedOpenAI,
+    make_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    unique: Callable[[str], str],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", model.base_url)
+    # Review ahead two minutes: a card answered wrong is due again after one.
+    server = await make_server(tutor_provider="openai", tutor_model="scripted", review_ahead_s=120)
+    async with learner(server.base_url, unique("ada"), tmp_path / "ada.json") as ada:
+        model.enqueue(
+            Script(ToolCallStep("pose_quiz", json.dumps(QUIZ), id="call_quiz"), Usage()),
+            Script.tokens(QUIZ_FOLLOW_UP),
+        )
+        chat = await ada.cli.start("chat", str(ada.session.id))
+        try:
+            at = await chat.shows(f"you are in the room as {ada.name}")
+            await chat.send("? Quiz me on trees")
+            at = await chat.shows("quiz: Which graph is a tree?", at)
+            await chat.send("/answer 2")
+            at = await chat.shows("with 2: ✗ wrong", at)
+            at = await chat.shows("1 quiz card is due for review: type /review", at)
+            await chat.send("/review")
+            at = await chat.shows("review: Which graph is a tree?", at)
+            await chat.send("/answer 1")
+            at = await chat.shows("with 1: ✓ right", at)
+            at = await chat.shows("next quiz review due", at)
+            await chat.send("/review")
+            at = await chat.shows("(nothing_due)", at)
+            await chat.send("/quit")
+            assert await chat.finish() == 0
+        finally:
+            await chat.kill()
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 async def test_refused_frames_and_dropped_connections_are_explained(
     make_server: Any, tmp_path: Path, unique: Callable[[str], str]
 ) -> None:

@@ -193,6 +193,41 @@ async def test_an_answer_the_offline_model_finished_says_so(
 
 
 @EMBEDDED_ONLY
+async def test_a_quiz_answered_wrong_comes_back_with_review(
+    make_server: Any,
+    tutor_settings: dict[str, Any],
+    scripted_model: ScriptedOpenAI,
+    make_learner: Any,
+    open_page: PageOpener,
+) -> None:
+    scripted_model.enqueue(
+        Script(ToolCallStep("pose_quiz", json.dumps(QUIZ), id="call_1"), Usage()),
+        Script.tokens("Try the quiz."),
+    )
+    # Review ahead two minutes: a card answered wrong is due again after one.
+    server = await make_server(**tutor_settings, review_ahead_s=120)
+    _, page_a, page_b = await two_in_a_room(server, make_learner, open_page)
+    await expect(page_a.locator("#review")).to_be_hidden()
+    await page_a.fill("#composer-text", "Quiz me on folds")
+    await page_a.click("#ask")
+    first = page_a.locator(".quiz.card:not(.review)")
+    await first.locator(".choice[data-choice='0']").click()  # "10": wrong
+    await expect(first.locator(".quiz-feedback")).to_contain_text("Not quite")
+    review = page_a.locator("#review")
+    await expect(review).to_have_text("Review · 1 due", timeout=10_000)
+    await review.click()
+    for page in (page_a, page_b):
+        again = page.locator(".quiz.card.review")
+        await expect(again.locator(".quiz-badge")).to_have_text("Review")
+        await expect(again.locator(".question")).to_have_text(QUESTION)
+    await page_a.locator(".quiz.card.review .choice[data-choice='1']").click()  # "24": right
+    await expect(review).to_contain_text("Next review", timeout=10_000)
+    await expect(review).to_be_disabled()
+    if os.environ.get("STUDYROOM_UPDATE_DOCS_IMAGES") == "1":
+        await page_a.screenshot(path=str(README_IMAGE.with_name("review.png")))
+
+
+@EMBEDDED_ONLY
 async def test_refused_messages_are_marked_and_can_be_sent_again(
     make_server: Any, make_learner: Any, open_page: PageOpener
 ) -> None:

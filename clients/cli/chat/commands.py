@@ -9,6 +9,7 @@ HELP = """\
   ? question        ask the tutor (also /ask question)
   /stop             stop the tutor's answer in progress
   /answer N         answer the open quiz with choice N (a bare N works too)
+  /review           pose again the quizzes that are due for review
   /who              who is in the room
   /help             this list
   /quit             leave (end of input leaves too)
@@ -36,6 +37,11 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Review:
+    pass
+
+
+@dataclass(frozen=True)
 class Who:
     pass
 
@@ -55,7 +61,7 @@ class Invalid:
     message: str
 
 
-Command = Say | Ask | Stop | Answer | Who | Help | Quit | Invalid
+Command = Say | Ask | Stop | Answer | Review | Who | Help | Quit | Invalid
 
 
 def _number(text: str) -> int | None:
@@ -91,6 +97,8 @@ def parse_line(line: str, quiz_open: bool = False) -> Command | None:
             if choice is None:
                 return Invalid("/answer needs the number of a choice, e.g. /answer 2")
             return Answer(choice)
+        case "review" | "r":
+            return Review()
         case "who":
             return Who()
         case "help" | "h":

@@ -200,7 +200,8 @@ class Printer:
         self.view.turn_finished(event.turn_id, title, event.text, shown, " · ".join(notes))
 
     def _quiz(self, quiz: QuizEvent, open_now: bool) -> None:
-        block = Text.assemble(("quiz: ", "bold yellow"), (quiz.question, "bold"))
+        label = "review: " if quiz.review_of else "quiz: "
+        block = Text.assemble((label, "bold yellow"), (quiz.question, "bold"))
         for number, choice in enumerate(quiz.choices, start=1):
             block.append(f"\n  {number}) {choice}")
         if open_now:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 CONNECTION_CHECK_S = 0.25
 # Room events loaded from the transcript to find the last messages before joining.
 HISTORY_SCAN_FACTOR = 4
+# After my quiz answer, how long the server may take to record it before its schedule is asked.
+REVIEW_SETTLE_S = 1.5
 HISTORY_TYPES = frozenset({"chat", "ask", "agent.done", "agent.error", "quiz", "quiz.result"})
 
 
@@ -78,6 +80,7 @@ class TerminalRoom:
         self.printer = Printer(view, self.state)
         # Set after every delivery, for the end of input to wait on the answers still due.
         self._delivered = asyncio.Event()
+        self._reviewing: asyncio.Task[None] | None = None
 
     async def run(self, history: int) -> int:
         self._header()
@@ -86,6 +89,7 @@ class TerminalRoom:
         receiving = asyncio.create_task(self._receive())
         reading = asyncio.create_task(self._read_input(StdinLines()))
         watching = asyncio.create_task(self._watch_connection())
+        self._review_soon(0.0)
         try:
             done, _ = await asyncio.wait({receiving, reading}, return_when=asyncio.FIRST_COMPLETED)
             finished = done.pop()
@@ -99,9 +103,12 @@ class TerminalRoom:
                 return left.exit_code
             raise AssertionError("the room's tasks end only by raising Left")
         finally:
-            for task in (receiving, reading, watching):
+            tasks = [receiving, reading, watching]
+            if self._reviewing is not None:
+                tasks.append(self._reviewing)
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(receiving, reading, watching, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _header(self) -> None:
         extra = self.session.model_extra or {}
@@ -140,6 +147,11 @@ class TerminalRoom:
             async for delivery in self.room:
                 self.printer.show(delivery)
                 self._delivered.set()
+                user = delivery.data.get("user") or {}
+                me = self.state.me.id if self.state.me else None
+                if delivery.type == "progress" and user.get("id") == me and not delivery.reloaded:
+                    # My answer reschedules its card once the server has recorded it.
+                    self._review_soon(REVIEW_SETTLE_S)
                 if delivery.type == "session.ended":
                     raise Left("")  # the printer said so
         except RoomClosed as closed:
@@ -151,6 +163,25 @@ class TerminalRoom:
         except Exception as exc:
             await self._explain_lost_room(exc)
         raise Left("left the room", exit_code=0)
+
+    def _review_soon(self, delay_s: float) -> None:
+        if self._reviewing is not None:
+            self._reviewing.cancel()
+        self._reviewing = asyncio.create_task(self._say_review(delay_s))
+
+    async def _say_review(self, delay_s: float) -> None:
+        """Say how many quiz cards are due, or when the next one is; quiet without cards."""
+        await asyncio.sleep(delay_s)
+        try:
+            schedule = await self.client.review_schedule(self.session.id)
+        except Exception:
+            return  # only a hint: the room goes on without it
+        if schedule.due:
+            cards = "card is" if schedule.due == 1 else "cards are"
+            self.printer.notice(f"{schedule.due} quiz {cards} due for review: type /review")
+        elif schedule.next_review_at is not None:
+            when = schedule.next_review_at.astimezone().strftime("%a %H:%M")
+            self.printer.plain(f"next quiz review due {when}", style="dim")
 
     async def _explain_lost_room(self, exc: Exception) -> None:
         """The room gave up; an authenticated call shows why (expired login, server gone)."""
@@ -203,6 +234,8 @@ class TerminalRoom:
                     await self.room.cancel(turn.turn_id)
             case commands.Answer(choice=choice):
                 await self._answer(choice)
+            case commands.Review():
+                await self.room.review()
             case commands.Who():
                 me = self.state.me.id if self.state.me else None
                 names = sorted(

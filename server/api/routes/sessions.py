@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -35,6 +36,7 @@ from server.api.schemas import (
     MAX_ID,
     MemberPublic,
     PathId,
+    ReviewSchedule,
     SessionCreate,
     SessionDetail,
     SessionJoin,
@@ -45,6 +47,7 @@ from server.api.schemas import (
     error_responses,
 )
 from server.db.models import Membership, StudySession, Topic, TranscriptEvent, User, utcnow
+from server.progress.cards import QuizCards
 from server.topics import topic_payload as room_topic
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -223,6 +226,30 @@ async def end_session(
     if ended_now is not None:
         await services.hub.publish(session.id, SessionEndedEvent(ts=now_iso()))
     return session
+
+
+@router.get(
+    "/{session_id}/review",
+    response_model=ReviewSchedule,
+    responses=error_responses(401, 403, 404),
+)
+async def read_review_schedule(
+    session_id: PathId,
+    user: CurrentUser,
+    db: DbDep,
+    settings: SettingsDep,
+    services: ServicesDep,
+) -> ReviewSchedule:
+    """The caller's quiz cards on the session's topic: how many a ``review`` frame would pose
+    now, and when the next one falls due (FSRS)."""
+    session = await get_member_session(db, user, session_id)
+    if session.topic_id is None:
+        return ReviewSchedule(due=0, next_review_at=None)
+    until = utcnow() + timedelta(seconds=settings.review_ahead_s)
+    # The caller's own connection is done with; the cards read in a session of their own.
+    await db.commit()
+    schedule = await QuizCards(services.db).schedule(session.topic_id, user.id, until)
+    return ReviewSchedule(due=schedule.due, next_review_at=schedule.next_review_at)
 
 
 @router.get(

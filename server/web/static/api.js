@@ -127,6 +127,7 @@ export const connectionDetails = (id) =>
 export const messages = (id, afterSeq, limit) =>
   request("GET", `/api/sessions/${id}/messages`, { query: { after_seq: afterSeq, limit } });
 export const report = (id) => request("GET", `/api/sessions/${id}/report`);
+export const reviewSchedule = (id) => request("GET", `/api/sessions/${id}/review`);
 
 // study data
 

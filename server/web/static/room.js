@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { RoomConnection } from "./connection.js";
-import { $, avatar, clear, h, toast } from "./dom.js";
+import { $, avatar, clear, clock, h, toast } from "./dom.js";
 import { StudyPanel } from "./study.js";
 import { Timeline } from "./timeline.js";
 
@@ -29,6 +29,16 @@ function newId() {
   return `c-${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
+// A time today as a clock time; a later day as a date.
+function soon(ts) {
+  const when = new Date(ts);
+  return when - Date.now() < 20 * 3600 * 1000 ? clock(ts) : when.toLocaleDateString();
+}
+
+// How long after my quiz answer the schedule is asked for again, and how often otherwise.
+const REVIEW_SETTLE_MS = 1500;
+const REVIEW_POLL_MS = 60_000;
+
 export class RoomPage {
   constructor(root, me) {
     this.root = root;
@@ -43,6 +53,7 @@ export class RoomPage {
     this.ended = false;
     this.events = new AbortController();
     this.conn = null;
+    this.reviewTimer = 0;
   }
 
   async open(sessionId) {
@@ -74,6 +85,7 @@ export class RoomPage {
       return;
     }
     this.setComposerEnabled(true);
+    this.refreshReview();
     this.conn = new RoomConnection(sessionId, {
       welcome: (frame, info) => this.welcome(frame, info),
       event: (frame, info) => this.event(frame, info),
@@ -89,6 +101,7 @@ export class RoomPage {
 
   close() {
     this.events.abort();
+    clearTimeout(this.reviewTimer);
     if (this.conn) this.conn.stop();
     for (const typer of this.typers.values()) clearTimeout(typer.timer);
     $("#conn").hidden = true;
@@ -120,6 +133,8 @@ export class RoomPage {
       this.setTopic(frame.topic);
     } else if (frame.type === "progress" && frame.user.id === this.me.id && !reloaded) {
       this.study.refresh();
+      // The answer reschedules the concept once the server has recorded it.
+      this.refreshReview(REVIEW_SETTLE_MS);
     } else if ((frame.type === "material.added" || frame.type === "material.removed") && live) {
       this.study.materialChanged(frame);
     } else if (frame.type === "session.ended") {
@@ -241,6 +256,11 @@ export class RoomPage {
     );
     $("#ask", this.root).addEventListener("click", () => this.sendFromComposer("ask"), { signal });
     $("#stop", this.root).addEventListener("click", () => this.stopTurn(), { signal });
+    $("#review", this.root).addEventListener(
+      "click",
+      () => this.conn && this.conn.send({ type: "review" }),
+      { signal },
+    );
     text.addEventListener(
       "keydown",
       (event) => {
@@ -273,6 +293,35 @@ export class RoomPage {
     const frame = { type, text, client_msg_id: newId() };
     this.timeline.pending(frame, this.me);
     this.conn.send(frame);
+  }
+
+  // spaced review: the button says how many of my quiz cards are due, or when the next one is
+
+  refreshReview(delayMs = 0) {
+    clearTimeout(this.reviewTimer);
+    this.reviewTimer = setTimeout(() => this.showReview(), delayMs);
+  }
+
+  async showReview() {
+    const button = $("#review", this.root);
+    let schedule;
+    try {
+      schedule = await api.reviewSchedule(this.session.id);
+    } catch {
+      schedule = null; // the button stays as it was; the next refresh tries again
+    }
+    if (this.events.signal.aborted) return;
+    if (schedule) {
+      const { due, next_review_at: next } = schedule;
+      button.hidden = this.ended || (!due && !next);
+      button.disabled = !due;
+      button.textContent = due ? `Review · ${due} due` : `Next review ${soon(next)}`;
+      button.title = due
+        ? "Pose the quizzes that are due again, to everyone in the room"
+        : `Your next quiz card is due at ${new Date(next).toLocaleString()}`;
+    }
+    // Cards fall due as time passes: look again every minute.
+    this.reviewTimer = setTimeout(() => this.showReview(), REVIEW_POLL_MS);
   }
 
   stopTurn() {

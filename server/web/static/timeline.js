@@ -297,11 +297,11 @@ export class Timeline {
     const question = h("p", { class: "question" }, event.question);
     const li = h(
       "li",
-      { class: "quiz card", dataset: { quiz: event.quiz_id } },
+      { class: event.review_of ? "quiz card review" : "quiz card", dataset: { quiz: event.quiz_id } },
       h(
         "div",
         { class: "meta" },
-        h("span", { class: "badge quiz-badge" }, "Quiz"),
+        h("span", { class: "badge quiz-badge" }, event.review_of ? "Review" : "Quiz"),
         event.ts ? h("time", { datetime: event.ts }, clock(event.ts)) : null,
       ),
       question,

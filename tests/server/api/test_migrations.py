@@ -34,6 +34,7 @@ TABLES = {
     "concept_progress",
     "projected_events",
     "projection_cursors",
+    "quiz_cards",
 }
 
 
