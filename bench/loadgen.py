@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,6 +21,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from bench.wire import Dialect, Seat, payload, stamp_of
+from protocol.errors import retry_after_ms
+
+# A server busy with joins (studyroom's 1013 with a retry hint) is asked again this often.
+_BUSY_RETRIES = 50
 
 # How a studyroom error frame starts; the peers never send one.
 ERROR_PREFIX = '{"type":"error"'
@@ -81,20 +86,30 @@ class Fleet:
         async def one(seat: Seat, position: int) -> Conn:
             async with gate:
                 began = time.monotonic_ns()
-                ws = await connect(
-                    seat.url,
-                    compression=None,
-                    ping_interval=None,
-                    max_size=None,
-                    open_timeout=60,
-                    close_timeout=1,
-                )
-                try:
-                    async with asyncio.timeout(60):
-                        await self.dialect.enter(ws, seat.room)
-                except BaseException:
-                    await ws.close()
-                    raise
+                for attempt in range(_BUSY_RETRIES + 1):
+                    ws = await connect(
+                        seat.url,
+                        compression=None,
+                        ping_interval=None,
+                        max_size=None,
+                        open_timeout=60,
+                        close_timeout=1,
+                    )
+                    try:
+                        async with asyncio.timeout(60):
+                            await self.dialect.enter(ws, seat.room)
+                        break
+                    except ConnectionClosed as closed:
+                        await ws.close()
+                        close = closed.rcvd
+                        hint = retry_after_ms(close.code, close.reason) if close else None
+                        if hint is None or attempt == _BUSY_RETRIES:
+                            raise
+                        # As a client should: wait what the busy server asks, jittered.
+                        await asyncio.sleep(hint / 1000 * (1 + random.random() / 2))  # noqa: S311
+                    except BaseException:
+                        await ws.close()
+                        raise
                 if timings is not None:
                     timings.append(time.monotonic_ns() - began)
             conn = Conn(ws, seat.room, position)
