@@ -212,6 +212,13 @@ TRANSIENT_EVENT_TYPES = frozenset({"agent.delta"})
 def encode_event(event: RoomEvent) -> str:
     """Encode an event without ``seq``; ``type`` comes first so it can be peeked cheaply."""
     body = event.model_dump(mode="json", exclude_none=True)
+    # Optional fields that are unset are left out; a required one that is null stays, as null
+    # (``topic.changed`` to no topic says ``"topic": null``).
+    by_alias = event.model_config.get("serialize_by_alias", False)
+    for name, field in type(event).model_fields.items():
+        key = (field.alias or name) if by_alias else name
+        if field.is_required() and key not in body:
+            body[key] = None
     ordered = {"type": body.pop("type"), **body}
     return json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
 

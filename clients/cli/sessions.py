@@ -42,6 +42,21 @@ def current_session(as_json: JsonOption = False) -> None:
     run(_current(as_json))
 
 
+@sessions_app.command("list")
+def list_sessions(
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only `active` or `ended` sessions.")
+    ] = None,
+    topic: Annotated[
+        int | None, typer.Option("--topic", "-t", help="Only this topic's.", min=1)
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many.", min=1)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Your sessions, newest first: reopen one's report or room by its id."""
+    run(_list(status, topic, limit, as_json))
+
+
 @sessions_app.command("show")
 def show_session(session_id: SessionIdArgument, as_json: JsonOption = False) -> None:
     """One session with its topic and members."""
@@ -91,6 +106,33 @@ def show_join_code(session: Session) -> None:
     )
     title = f"session {session.id}: {session.title}"
     stdout().print(Panel(body, title=title, title_align="left", expand=False))
+
+
+async def _list(status: str | None, topic_id: int | None, limit: int, as_json: bool) -> None:
+    from rich.table import Table
+
+    if status not in (None, "active", "ended"):
+        fail("--status is `active` or `ended`")
+    async with signed_in_client() as client:
+        found = await client.sessions(
+            status="ended" if status == "ended" else "active" if status else None,
+            topic_id=topic_id,
+            limit=limit,
+        )
+    if as_json:
+        print_json([s.model_dump(mode="json") for s in found])
+        return
+    if not found:
+        stdout().print("no sessions: start one with `studyroom sessions create --topic ID`")
+        return
+    table = Table("id", "title", "status", "topic", "created", title="Your sessions")
+    for session in found:
+        topic = str(session.topic_id) if session.topic_id is not None else "—"
+        table.add_row(
+            str(session.id), session.title, session.status, topic, when(session.created_at)
+        )
+    stdout().print(table)
+    stdout().print("see one with `studyroom report ID` or `studyroom chat ID`", style="dim")
 
 
 async def _create(topic_id: int, title: str | None, as_json: bool) -> None:

@@ -32,6 +32,54 @@ def create_topic(
     run(_create(title, description, as_json))
 
 
+TopicIdArgument = Annotated[int, typer.Argument(help="The topic's id.", min=1)]
+
+
+@topics_app.command("rename")
+def rename_topic(
+    topic_id: TopicIdArgument,
+    title: Annotated[str | None, typer.Option("--title", help="The new title.")] = None,
+    description: Annotated[str | None, typer.Option("--description", "-d")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a topic you own: its title, its description, or both."""
+    run(_rename(topic_id, title, description, as_json))
+
+
+@topics_app.command("delete")
+def delete_topic(
+    topic_id: TopicIdArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm.")] = False,
+) -> None:
+    """Delete a topic you own, with its materials, goals and progress (its sessions stay)."""
+    run(_delete(topic_id, yes))
+
+
+async def _rename(topic_id: int, title: str | None, description: str | None, as_json: bool) -> None:
+    if title is None and description is None:
+        fail("give --title, --description or both")
+    if title is not None and not title.strip():
+        fail("the title must not be blank")
+    async with signed_in_client() as client:
+        topic = await client.update_topic(
+            topic_id, title=title.strip() if title else None, description=description
+        )
+    if as_json:
+        print_json(topic.model_dump(mode="json"))
+        return
+    stdout().print(f"topic {topic.id} is now: {topic.title}")
+
+
+async def _delete(topic_id: int, yes: bool) -> None:
+    if not yes and not typer.confirm(
+        f"delete topic {topic_id} with its materials, goals and progress?", default=False
+    ):
+        fail("nothing deleted")
+    async with signed_in_client() as client:
+        await client.delete_topic(topic_id)
+    stdout().print(f"deleted topic {topic_id}")
+
+
 async def _list(as_json: bool) -> None:
     from rich.table import Table
 

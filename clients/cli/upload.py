@@ -22,6 +22,28 @@ def register_commands(app: typer.Typer, panel: str) -> None:
         """Upload a study material to one of your topics; the tutor searches it."""
         run(_upload(file, topic, as_json))
 
+    @app.command(rich_help_panel=panel)
+    def download(
+        material: Annotated[int, typer.Argument(help="The material's id.", min=1)],
+        output: Annotated[
+            Path | None,
+            typer.Option("--output", "-o", help="Where to save it (default: its name, here)."),
+        ] = None,
+    ) -> None:
+        """Save a study material's file, byte for byte as it was uploaded."""
+        run(_download(material, output))
+
+
+async def _download(material_id: int, output: Path | None) -> None:
+    async with signed_in_client() as client:
+        material = await client.material(material_id)
+        # Only the file's own name: never a path the server's answer could point elsewhere.
+        target = output or Path(Path(material.filename).name or f"material-{material_id}")
+        if target.exists():
+            fail(f"{target} exists: choose another with --output")
+        written = await client.download(material_id, target)
+    stdout().print(f"saved {target} ({size(written)})")
+
 
 def readable_file(path: Path) -> Path:
     if not path.exists():

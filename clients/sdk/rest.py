@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -58,13 +59,7 @@ class StudyroomClient:
             headers["Authorization"] = f"Bearer {self.token}"
         response = await self.http.request(method, path, headers=headers, **kwargs)
         if response.status_code >= 400:
-            code = None
-            try:
-                body = response.json()
-                detail, code = body.get("detail"), body.get("code")
-            except ValueError:
-                detail = response.text
-            raise ApiError(response.status_code, detail, code if isinstance(code, str) else None)
+            raise _error(response)
         return response.json() if response.content else None
 
     # accounts
@@ -101,6 +96,32 @@ class StudyroomClient:
 
     async def topic(self, topic_id: int) -> Topic:
         return Topic.model_validate(await self._call("GET", f"/api/topics/{topic_id}"))
+
+    async def update_topic(
+        self, topic_id: int, *, title: str | None = None, description: str | None = None
+    ) -> Topic:
+        """Rename a topic you own or change its description; its rooms are told."""
+        body = {k: v for k, v in (("title", title), ("description", description)) if v is not None}
+        answer = await self._call("PATCH", f"/api/topics/{topic_id}", json=body)
+        return Topic.model_validate(answer)
+
+    async def delete_topic(self, topic_id: int) -> None:
+        """Delete a topic you own, with its materials, goals and progress; its sessions stay."""
+        await self._call("DELETE", f"/api/topics/{topic_id}")
+
+    async def sessions(
+        self,
+        *,
+        status: Literal["active", "ended"] | None = None,
+        topic_id: int | None = None,
+        limit: int | None = None,
+        before_id: int | None = None,
+    ) -> list[Session]:
+        """Your sessions, newest first; page with ``before_id`` = the last id of a page."""
+        wanted = {"status": status, "topic_id": topic_id, "limit": limit, "before_id": before_id}
+        params = {k: v for k, v in wanted.items() if v is not None}
+        rows = await self._call("GET", "/api/sessions", params=params)
+        return [Session.model_validate(row) for row in rows]
 
     async def create_session(self, topic_id: int, title: str | None = None) -> Session:
         body: dict[str, Any] = {"topic_id": topic_id}
@@ -188,6 +209,32 @@ class StudyroomClient:
 
     async def delete_material(self, material_id: int) -> None:
         await self._call("DELETE", f"/api/materials/{material_id}")
+
+    async def download(self, material_id: int, path: str | Path) -> int:
+        """Save the material's file, as uploaded, to ``path``; returns the bytes written.
+
+        Streamed: the file is never held in memory. A failed download leaves no file behind.
+        """
+        target = Path(path)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        url = f"/api/materials/{material_id}/content"
+        async with self.http.stream("GET", url, headers=headers) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _error(response)
+            written = 0
+            # File work in a thread: a slow disk must not stall the caller's event loop.
+            out = await asyncio.to_thread(target.open, "wb")
+            try:
+                async for chunk in response.aiter_bytes():
+                    await asyncio.to_thread(out.write, chunk)
+                    written += len(chunk)
+            except BaseException:
+                await asyncio.to_thread(out.close)
+                await asyncio.to_thread(target.unlink, missing_ok=True)
+                raise
+            await asyncio.to_thread(out.close)
+        return written
 
     async def search(self, topic_id: int, query: str, limit: int = 5) -> list[SearchHit]:
         rows = await self._call(
@@ -277,3 +324,14 @@ class StudyroomClient:
     def room(self, session_id: int, **options: Any) -> Room:
         """The session's live room (an async context manager and iterator of deliveries)."""
         return Room(self, session_id, **options)
+
+
+def _error(response: httpx.Response) -> ApiError:
+    """The :class:`ApiError` an error answer stands for (its ``detail`` and ``code``)."""
+    code = None
+    try:
+        body = response.json()
+        detail, code = body.get("detail"), body.get("code")
+    except ValueError:
+        detail = response.text
+    return ApiError(response.status_code, detail, code if isinstance(code, str) else None)

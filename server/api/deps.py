@@ -116,6 +116,15 @@ async def get_visible_topic(db: AsyncSession, user: User, topic_id: int) -> Topi
     return topic
 
 
+async def get_owned_topic(db: AsyncSession, user: User, topic_id: int, detail: str) -> Topic:
+    """The topic if ``user`` owns it; 403 with ``detail`` if they only study it, 404 if they
+    cannot see it."""
+    topic = await get_visible_topic(db, user, topic_id)
+    if topic.owner_id != user.id:
+        raise forbidden(detail)
+    return topic
+
+
 async def get_member_session(db: AsyncSession, user: User, session_id: int) -> StudySession:
     """The session if ``user`` is a member, ended or not: 404 if there is none, 403 if not a
     member."""

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol.errors import ErrorCode
@@ -78,6 +79,17 @@ class AllowedMethods:
             await self.app(scope, receive, send)
             return
 
+        literal = self._literal_methods(scope)
+        if literal and scope["method"] not in literal | ({"HEAD"} if "GET" in literal else set()):
+            allow = ", ".join(sorted(literal))
+            response = JSONResponse(
+                {"detail": "Method Not Allowed", "code": ErrorCode.METHOD_NOT_ALLOWED.value},
+                status_code=405,
+                headers={"Allow": allow},
+            )
+            await response(scope, receive, send)
+            return
+
         async def send_with_allow(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 405:
                 methods = self._methods(scope)
@@ -91,17 +103,31 @@ class AllowedMethods:
 
         await self.app(scope, receive, send_with_allow)
 
-    def _methods(self, scope: Scope) -> frozenset[str]:
+    def _literal_methods(self, scope: Scope) -> frozenset[str]:
+        """The methods of the literal documented path ``scope`` asks for; empty if none is."""
+        path: str = scope["path"]
+        matching = (
+            methods
+            for (regex, is_literal, methods) in self._paths(scope)
+            if is_literal and regex.fullmatch(path)
+        )
+        return next(matching, frozenset())
+
+    def _paths(self, scope: Scope) -> list[tuple[re.Pattern[str], bool, frozenset[str]]]:
         if self._table is None:
             # The application sets itself in the scope before routing; its document is cached.
             openapi = getattr(scope.get("app"), "openapi", None)
             if openapi is None:
-                return frozenset()
+                return []
             self._table = _path_table(openapi())
+        return self._table
+
+    def _methods(self, scope: Scope) -> frozenset[str]:
+        table = self._paths(scope)
+        if not table:
+            return frozenset()
         path: str = scope["path"]
-        matches = [
-            (literal, methods) for regex, literal, methods in self._table if regex.fullmatch(path)
-        ]
+        matches = [(literal, methods) for regex, literal, methods in table if regex.fullmatch(path)]
         literal = [methods for is_literal, methods in matches if is_literal]
         return literal[0] if literal else frozenset().union(*(m for _, m in matches))
 

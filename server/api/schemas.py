@@ -96,6 +96,13 @@ class TopicCreate(TopicBase):
     description: Description | None = ""
 
 
+class TopicUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+
+
 class TopicPublic(_Row):
     id: int
     title: str

@@ -112,6 +112,51 @@ async def test_topics_and_sessions(
     assert none.code == 1 and "no current session" in none.out
 
 
+async def test_list_sessions_rename_and_delete_a_topic_download_a_material(
+    make_server: Any, tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    server = await make_server(data_dir=tmp_path / "data")
+    name = unique("ada")
+    cli = Cli(tmp_path / "config.json")
+    notes = tmp_path / "notes.md"
+    notes.write_bytes("# Trees\n\nA tree has no cycles. é\n".encode())
+    async with sdk_user(server.base_url, name) as sdk:
+        topic = await sdk.create_topic("Graphs")
+        first = await sdk.create_session(topic.id, "First")
+        second = await sdk.create_session(topic.id, "Second")
+        material = await sdk.upload(topic.id, notes)
+        await sdk.end_session(first.id)
+        await cli.login(server.base_url, name)
+
+        listed = (await cli.ok("sessions", "list", "--json")).json()
+        assert [s["id"] for s in listed] == [second.id, first.id]
+        ended = (await cli.ok("sessions", "list", "--status", "ended", "--json")).json()
+        assert [s["id"] for s in ended] == [first.id]
+        table = await cli.ok("sessions", "list")
+        assert "Second" in table.out and "ended" in table.out
+        bad = await cli.run("sessions", "list", "--status", "paused")
+        assert bad.code == 1 and "--status is `active` or `ended`" in bad.err
+
+        renamed = await cli.ok("topics", "rename", str(topic.id), "--title", "Graph theory")
+        assert f"topic {topic.id} is now: Graph theory" in renamed.out
+        assert (await sdk.topic(topic.id)).title == "Graph theory"
+        nothing = await cli.run("topics", "rename", str(topic.id))
+        assert nothing.code == 1 and "give --title" in nothing.err
+
+        saved = tmp_path / "copy.md"
+        got = await cli.ok("download", str(material.id), "--output", str(saved))
+        assert saved.read_bytes() == notes.read_bytes() and f"saved {saved}" in got.out
+        again = await cli.run("download", str(material.id), "--output", str(saved))
+        assert again.code == 1 and "exists" in again.err
+
+        refused = await cli.run("topics", "delete", str(topic.id), stdin="n\n")
+        assert refused.code == 1 and "nothing deleted" in refused.err
+        deleted = await cli.ok("topics", "delete", str(topic.id), "--yes")
+        assert f"deleted topic {topic.id}" in deleted.out
+        assert await sdk.topics() == []
+        assert [s.topic_id for s in await sdk.sessions()] == [None, None]
+
+
 async def test_upload_shows_progress_and_stores_the_material(
     make_server: Any, tmp_path: Path, unique: Callable[[str], str]
 ) -> None:

@@ -3,8 +3,11 @@ import json
 import pytest
 
 from protocol.events import (
+    AgentFallbackEvent,
     ChatEvent,
     PresenceEvent,
+    QuizEvent,
+    TopicChangedEvent,
     UserRef,
     encode_event,
     encode_with_seq,
@@ -79,3 +82,17 @@ def test_peek_seq_refuses_frames_not_in_the_layout(frame: str) -> None:
 def test_peek_type_refuses_frames_not_in_the_layout(frame: str) -> None:
     with pytest.raises(ValueError):
         peek_type(frame)
+
+
+def test_a_required_field_that_is_null_is_encoded_as_null() -> None:
+    cleared = json.loads(encode_event(TopicChangedEvent(topic=None, ts="t")))
+    assert cleared == {"type": "topic.changed", "ts": "t", "topic": None}
+    # Optional fields that are unset stay out.
+    quiz = json.loads(
+        encode_event(QuizEvent(quiz_id="q", question="?", choices=["a", "b"], ts="t"))
+    )
+    assert "turn_id" not in quiz and "review_of" not in quiz
+    fell_back = json.loads(
+        encode_event(AgentFallbackEvent(turn_id="t1", from_="a", to="b", reason="timeout", ts="t"))
+    )
+    assert fell_back["from"] == "a" and "from_" not in fell_back

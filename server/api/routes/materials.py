@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
@@ -25,7 +26,7 @@ from server.api.deps import (
     DbDep,
     ServicesDep,
     SettingsDep,
-    forbidden,
+    get_owned_topic,
     get_visible_topic,
     not_found,
 )
@@ -33,7 +34,7 @@ from server.api.errors import RETRY_AFTER, ApiError
 from server.api.material_schemas import MaterialPublic, SearchHit
 from server.api.schemas import PathId, error_responses
 from server.db.material_models import Material
-from server.db.models import Topic, User
+from server.db.models import User
 from server.materials.announce import announce
 from server.materials.search import search_passages
 from server.materials.service import delete_material, ingest
@@ -70,14 +71,6 @@ _UPLOAD_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-async def get_owned_topic(db: AsyncSession, user: User, topic_id: int) -> Topic:
-    """The topic if ``user`` owns it; 403 if they only study it, 404 if they cannot see it."""
-    topic = await get_visible_topic(db, user, topic_id)
-    if topic.owner_id != user.id:
-        raise forbidden(OWNER_ONLY)
-    return topic
 
 
 async def get_visible_material(db: AsyncSession, user: User, material_id: int) -> Material:
@@ -152,7 +145,7 @@ async def upload_material(
     Uploading bytes the topic already has answers 200 with the existing material instead of
     storing a copy. A refused upload leaves nothing behind.
     """
-    await get_owned_topic(db, user, topic_id)
+    await get_owned_topic(db, user, topic_id, OWNER_ONLY)
     # The body may take minutes to arrive: hold no connection meanwhile.
     await db.commit()
     store = BlobStore(settings.data_dir)
@@ -251,6 +244,38 @@ async def read_material(material_id: PathId, user: CurrentUser, db: DbDep) -> Ma
     return await get_visible_material(db, user, material_id)
 
 
+@router.get(
+    "/api/materials/{material_id}/content",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "The uploaded bytes as stored.", "content": {"*/*": {}}},
+        **error_responses(401, 404, (503, "The file storage is unavailable; retry later.")),
+    },
+)
+async def download_material(
+    material_id: PathId, user: CurrentUser, db: DbDep, settings: SettingsDep
+) -> FileResponse:
+    """The file as it was uploaded, byte for byte: to the topic's owner and the members of its
+    sessions (anyone else gets 404)."""
+    material = await get_visible_material(db, user, material_id)
+    path = BlobStore(settings.data_dir).path_for(material.sha256)
+    if not await asyncio.to_thread(path.is_file):
+        log.error("material %s has no stored file at %s", material_id, path)
+        raise ApiError(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            STORAGE_UNAVAILABLE,
+            ErrorCode.UNAVAILABLE,
+            headers=RETRY_AFTER,
+        )
+    # Streamed from disk in chunks; the name is quoted for any client (RFC 6266 / 5987).
+    return FileResponse(
+        path,
+        media_type=material.content_type,
+        filename=material.filename,
+        content_disposition_type="attachment",
+    )
+
+
 @router.delete(
     "/api/materials/{material_id}",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -266,7 +291,7 @@ async def remove_material(
     """Delete the material and its passages (and its file, unless another topic has it)."""
     material = await get_visible_material(db, user, material_id)
     topic_id = material.topic_id
-    await get_owned_topic(db, user, topic_id)
+    await get_owned_topic(db, user, topic_id, OWNER_ONLY)
     await delete_material(db, BlobStore(settings.data_dir), material)
     removed = MaterialRemovedEvent(material_id=material_id, ts=now_iso())
     await announce(db, services.hub, services.live.presence, topic_id, removed)

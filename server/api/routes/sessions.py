@@ -99,6 +99,45 @@ async def create_session(body: SessionCreate, user: CurrentUser, db: DbDep) -> S
     raise RuntimeError("no free join code found")
 
 
+@router.get("", response_model=list[SessionPublic], responses=error_responses(401, 422))
+async def list_sessions(
+    user: CurrentUser,
+    db: DbDep,
+    settings: SettingsDep,
+    status_: Annotated[
+        SessionStatus | None,
+        Query(alias="status", description="Only sessions in this state: active or ended."),
+    ] = None,
+    topic_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only sessions on this topic.")
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAX_ID, description="At most this many; capped at the server's page size."),
+    ] = DEFAULT_PAGE,
+    before_id: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Only sessions older than this one (the next page)."),
+    ] = None,
+) -> list[StudySession]:
+    """The sessions the caller is a member of, newest first; page with ``before_id`` set to
+    the last id of the previous page."""
+    query = (
+        select(StudySession)
+        .join(Membership, Membership.session_id == StudySession.id)
+        .where(Membership.user_id == user.id)
+        .order_by(StudySession.id.desc())
+        .limit(min(limit, settings.page_max))
+    )
+    if status_ is not None:
+        query = query.where(StudySession.status == status_.value)
+    if topic_id is not None:
+        query = query.where(StudySession.topic_id == topic_id)
+    if before_id is not None:
+        query = query.where(StudySession.id < before_id)
+    return list(await db.scalars(query))
+
+
 @router.post(
     "/join",
     response_model=SessionPublic,

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from protocol.events import TopicChangedEvent, now_iso
+from protocol.sessions import SessionStatus
 from server.api.deps import (
     CurrentUser,
     DbDep,
+    ServicesDep,
+    SettingsDep,
     find_current_session,
+    get_owned_topic,
     get_visible_topic,
     not_found,
 )
-from server.api.schemas import PathId, TopicCreate, TopicPublic, error_responses
-from server.db.models import Topic
+from server.api.schemas import PathId, TopicCreate, TopicPublic, TopicUpdate, error_responses
+from server.db.material_models import Material
+from server.db.models import StudySession, Topic
+from server.live.ports import LiveStateUnavailable
+from server.materials.service import delete_material
+from server.materials.storage import BlobStore
+from server.services import Services
+from server.topics import topic_payload
+
+log = logging.getLogger(__name__)
+OWNER_ONLY = "only the topic's owner can change or delete it"
 
 router = APIRouter(prefix="/api/topics", tags=["topics"])
 
@@ -63,3 +80,73 @@ async def read_current_topic(user: CurrentUser, db: DbDep) -> Topic:
 async def read_topic(topic_id: PathId, user: CurrentUser, db: DbDep) -> Topic:
     """One topic the caller owns or studies in one of their sessions."""
     return await get_visible_topic(db, user, topic_id)
+
+
+@router.patch(
+    "/{topic_id}",
+    response_model=TopicPublic,
+    responses=error_responses(401, (403, OWNER_ONLY), 404, 422),
+)
+async def update_topic(
+    topic_id: PathId, body: TopicUpdate, user: CurrentUser, db: DbDep, services: ServicesDep
+) -> Topic:
+    """Rename the topic or change its description; its sessions' rooms get ``topic.changed``."""
+    topic = await get_owned_topic(db, user, topic_id, OWNER_ONLY)
+    if body.title is not None:
+        topic.title = body.title
+    if "description" in body.model_fields_set:
+        topic.description = body.description or ""
+    await db.commit()
+    await db.refresh(topic)
+    sessions = await _active_sessions(db, topic.id)
+    await _tell_rooms(services, sessions, topic_payload(topic))
+    return topic
+
+
+@router.delete(
+    "/{topic_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, (403, OWNER_ONLY), 404),
+)
+async def delete_topic(
+    topic_id: PathId, user: CurrentUser, db: DbDep, settings: SettingsDep, services: ServicesDep
+) -> Response:
+    """Delete the topic with its materials (and their files, unless another topic has the same
+    bytes), goals, progress and quiz cards. Its sessions stay, with their transcript, and no
+    topic; their rooms get ``topic.changed`` with ``topic: null``."""
+    topic = await get_owned_topic(db, user, topic_id, OWNER_ONLY)
+    sessions = await _active_sessions(db, topic.id)
+    store = BlobStore(settings.data_dir)
+    # One by one: each drops its file only when no other material still has those bytes.
+    for material in list(await db.scalars(select(Material).where(Material.topic_id == topic.id))):
+        await delete_material(db, store, material)
+    await db.delete(await db.get(Topic, topic_id))
+    await db.commit()
+    await _tell_rooms(services, sessions, None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _active_sessions(db: AsyncSession, topic_id: int) -> list[int]:
+    rows = await db.scalars(
+        select(StudySession.id).where(
+            StudySession.topic_id == topic_id, StudySession.status == SessionStatus.ACTIVE.value
+        )
+    )
+    return list(rows)
+
+
+async def _tell_rooms(
+    services: Services, sessions: list[int], topic: dict[str, object] | None
+) -> None:
+    """Joins read the topic from each session's gate: written before the room hears of it.
+    With live state down the change stands; gates catch up when they expire."""
+    for session_id in sessions:
+        try:
+            await services.live.gates.set_topic(session_id, json.dumps(topic))
+            if await services.live.presence.members(session_id):
+                await services.hub.publish(session_id, TopicChangedEvent(topic=topic, ts=now_iso()))
+        except LiveStateUnavailable:
+            log.warning(
+                "rooms of %d sessions not told of a topic change: live state down", len(sessions)
+            )
+            return

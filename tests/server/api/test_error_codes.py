@@ -63,6 +63,12 @@ async def test_405_method_not_allowed(api: Api) -> None:
     answer = await api.client.delete("/api/topics")
     assert refused(answer, 405, ErrorCode.METHOD_NOT_ALLOWED)
     assert answer.headers["allow"] == "GET, POST"
+    # A literal path is not read as an id of the template beside it (PATCH /api/topics/{id}).
+    who = await api.signup("who")
+    for method in ("PATCH", "DELETE"):
+        current = await api.client.request(method, "/api/topics/current", headers=who.headers)
+        assert refused(current, 405, ErrorCode.METHOD_NOT_ALLOWED)
+        assert current.headers["allow"] == "GET"
 
 
 async def test_409_session_ended_and_username_taken(api: Api) -> None:

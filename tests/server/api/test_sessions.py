@@ -230,3 +230,31 @@ async def test_concurrent_joins_make_one_membership(api: Api) -> None:
     assert {j["id"] for j in joins} == {session["id"]}
     detail = await _detail(api, owner, session["id"])
     assert [m["id"] for m in detail["members"]] == [owner.id, guest.id]  # type: ignore[attr-defined]
+
+
+async def test_list_sessions_newest_first_with_filters_and_pages(api: Api) -> None:
+    ada, bob = await api.signup("ada"), await api.signup("bob")
+    algebra, geometry = await api.topic(ada, "Algebra"), await api.topic(ada, "Geometry")
+    made = [await api.session(ada, t["id"]) for t in (algebra, geometry, algebra)]
+    await api.join(bob, made[1]["join_code"])
+    ended = await api.client.post(f"/api/sessions/{made[0]['id']}/end", headers=ada.headers)
+    assert ended.status_code == 200
+
+    async def ids(who: Account, **params: object) -> list[int]:
+        r = await api.client.get("/api/sessions", params=params, headers=who.headers)
+        assert r.status_code == 200, r.text
+        return [s["id"] for s in r.json()]
+
+    newest_first = [s["id"] for s in reversed(made)]
+    assert await ids(ada) == newest_first
+    assert await ids(bob) == [made[1]["id"]]  # only one's own sessions
+    assert await ids(ada, status="ended") == [made[0]["id"]]
+    assert await ids(ada, status="active") == newest_first[:2]
+    assert await ids(ada, topic_id=algebra["id"]) == [made[2]["id"], made[0]["id"]]
+    first = await ids(ada, limit=2)
+    assert first == newest_first[:2]
+    assert await ids(ada, limit=2, before_id=first[-1]) == newest_first[2:]
+    for bad in ({"status": "paused"}, {"limit": 0}, {"before_id": -1}, {"topic_id": "x"}):
+        r = await api.client.get("/api/sessions", params=bad, headers=ada.headers)
+        assert (r.status_code, r.json()["code"]) == (422, "validation_failed"), bad
+    assert (await api.client.get("/api/sessions")).status_code == 401
