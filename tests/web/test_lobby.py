@@ -82,3 +82,43 @@ async def test_a_rejected_token_returns_to_the_login_view(
     await page.fill("#login-password", "correct horse battery")
     await page.click("#login-form button[type=submit]")
     await expect(page.locator("#whoami")).to_have_text("Grace")
+
+
+async def test_the_lobby_lists_sessions_and_topics_can_be_renamed_and_deleted(
+    server: Any, make_learner: Any, open_page: PageOpener, tmp_path: Any
+) -> None:
+    ada: Learner = await make_learner(server.base_url, "Ada")
+    topic = await ada.client.create_topic("Graphs")
+    old = await ada.client.create_session(topic.id, "First look")
+    await ada.client.end_session(old.id)
+    new = await ada.client.create_session(topic.id, "Second look")
+    notes = tmp_path / "graphs.md"
+    notes.write_bytes("# Graphs\n\nVertices and edges. é\n".encode())
+    await ada.client.upload(topic.id, notes)
+    page = await open_page(server.base_url, ada)
+    await expect(page.locator("#view-lobby")).to_be_visible()
+    rows = page.locator("#sessions .session")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_contain_text("Second look")
+    await expect(rows.nth(1)).to_contain_text("ended")
+
+    # A material downloads as uploaded, from the room's materials list.
+    await rows.first.get_by_role("button", name="Enter").click()
+    await wait_live(page, members=1)
+    async with page.expect_download() as downloading:
+        await page.get_by_role("button", name="Download graphs.md").click()
+    download = await downloading.value
+    assert download.suggested_filename == "graphs.md"
+    assert (await download.path()).read_bytes() == notes.read_bytes()
+
+    await page.click(".back")
+    page.once("dialog", lambda dialog: dialog.accept("Graph theory"))
+    await page.get_by_role("button", name="Rename Graphs").click()
+    await expect(page.locator("#topics .topic")).to_contain_text("Graph theory")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Delete Graph theory").click()
+    await expect(page.locator("#topics .empty")).to_be_visible()
+    # Its sessions stay, to be opened again.
+    await expect(rows).to_have_count(2)
+    assert [s.topic_id for s in await ada.client.sessions()] == [None, None]
+    assert new.id in [s.id for s in await ada.client.sessions()]

@@ -100,6 +100,8 @@ export const me = () => request("GET", "/api/users/me");
 
 export const topics = () => request("GET", "/api/topics");
 export const topic = (id) => request("GET", `/api/topics/${id}`);
+export const updateTopic = (id, changes) => request("PATCH", `/api/topics/${id}`, { json: changes });
+export const deleteTopic = (id) => request("DELETE", `/api/topics/${id}`);
 export const createTopic = (title, description) =>
   request("POST", "/api/topics", { json: { title, description } });
 
@@ -116,6 +118,7 @@ export const createSession = (topicId, title) =>
   request("POST", "/api/sessions", {
     json: title ? { topic_id: topicId, title } : { topic_id: topicId },
   });
+export const sessions = (query) => request("GET", "/api/sessions", { query });
 export const joinSession = (code) =>
   request("POST", "/api/sessions/join", { json: { join_code: code } });
 export const session = (id) => request("GET", `/api/sessions/${id}`);
@@ -139,6 +142,30 @@ export const progress = (topicId) =>
   request("GET", "/api/progress", { query: { topic_id: topicId } });
 export const history = (bucket = "day") =>
   request("GET", "/api/metrics/history", { query: { bucket } });
+
+// The file is fetched with the page's token (a plain link would not carry it), then saved.
+export async function downloadMaterial(material) {
+  const headers = {};
+  const current = token();
+  if (current) headers.Authorization = `Bearer ${current}`;
+  let response;
+  try {
+    response = await fetch(`/api/materials/${material.id}/content`, { headers, cache: "no-store" });
+  } catch {
+    throw new ApiError(0, null);
+  }
+  if (response.status === 401) unauthorized();
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    throw new ApiError(response.status, data && data.detail, data && data.code);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = Object.assign(document.createElement("a"), { href: url, download: material.filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
 
 // fetch() cannot report upload progress; XMLHttpRequest can.
 export function upload(topicId, file, onProgress) {

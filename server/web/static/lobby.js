@@ -53,13 +53,20 @@ export function setUpLobby() {
 }
 
 export async function showLobby() {
-  await Promise.all([showCurrent(), showTopics(), showHistory($("#lobby-history"))]);
+  await Promise.all([
+    showCurrent(),
+    showTopics(),
+    showSessions(),
+    showHistory($("#lobby-history")),
+  ]);
 }
 
 async function showCurrent() {
   const box = $("#current-session");
   try {
-    const session = await api.currentSession();
+    // Only ask for the current session when there is one to find: no 404 on every visit.
+    const active = await api.sessions({ status: "active", limit: 1 });
+    const session = active.length ? await api.currentSession() : null;
     if (!session) {
       clear(
         box,
@@ -94,6 +101,46 @@ async function showCurrent() {
   }
 }
 
+// Newest first; an ended session opens read-only, with its transcript and report.
+async function showSessions() {
+  const list = $("#sessions");
+  try {
+    const sessions = await api.sessions({ limit: 20 });
+    if (!sessions.length) {
+      clear(list, h("li", { class: "empty" }, "No sessions yet."));
+      return;
+    }
+    clear(
+      list,
+      sessions.map((session) =>
+        h(
+          "li",
+          { class: "topic session", dataset: { session: String(session.id) } },
+          h(
+            "div",
+            { class: "topic-text" },
+            h("strong", {}, session.title),
+            h(
+              "span",
+              { class: `hint status-${session.status}` },
+              `${session.status === "ended" ? "ended" : "active"} · ${new Date(
+                session.created_at,
+              ).toLocaleDateString()}`,
+            ),
+          ),
+          h(
+            "button",
+            { type: "button", onclick: () => enter(session) },
+            session.status === "ended" ? "Open" : "Enter",
+          ),
+        ),
+      ),
+    );
+  } catch (error) {
+    clear(list, h("li", { class: "form-error" }, error.message));
+  }
+}
+
 async function showTopics() {
   const list = $("#topics");
   try {
@@ -123,6 +170,38 @@ function topicItem(topic) {
       start.after(h("span", { class: "form-error" }, ` ${error.message}`));
     }
   });
+  const rename = h(
+    "button",
+    { type: "button", class: "link-button", "aria-label": `Rename ${topic.title}` },
+    "Rename",
+  );
+  rename.addEventListener("click", async () => {
+    const title = prompt("New title for this topic", topic.title);
+    if (title === null || !title.trim() || title.trim() === topic.title) return;
+    try {
+      await api.updateTopic(topic.id, { title: title.trim() });
+      await showTopics();
+    } catch (error) {
+      rename.after(h("span", { class: "form-error" }, ` ${error.message}`));
+    }
+  });
+  const remove = h(
+    "button",
+    { type: "button", class: "link-button", "aria-label": `Delete ${topic.title}` },
+    "Delete",
+  );
+  remove.addEventListener("click", async () => {
+    const sure = confirm(
+      `Delete “${topic.title}” with its materials, goals and progress? Its sessions stay.`,
+    );
+    if (!sure) return;
+    try {
+      await api.deleteTopic(topic.id);
+      await Promise.all([showTopics(), showSessions()]);
+    } catch (error) {
+      remove.after(h("span", { class: "form-error" }, ` ${error.message}`));
+    }
+  });
   return h(
     "li",
     { class: "topic", dataset: { topic: String(topic.id) } },
@@ -132,6 +211,6 @@ function topicItem(topic) {
       h("strong", {}, topic.title),
       topic.description ? h("span", { class: "hint" }, topic.description) : null,
     ),
-    start,
+    h("div", { class: "topic-actions" }, start, rename, remove),
   );
 }

@@ -149,6 +149,17 @@ export class StudyPanel {
           `${kind} · ${bytes(m.size_bytes)}${pages} · ${m.chunks} passages`,
         ),
       ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link-button download",
+          "aria-label": `Download ${m.filename}`,
+          onclick: () =>
+            api.downloadMaterial(m).catch((error) => toast(`Download failed: ${error.message}`)),
+        },
+        "Download",
+      ),
     );
   }
 
