@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pgbouncer=settings.database_pgbouncer)
         db = session_factory(engine)
         store = TranscriptStore(db)
         consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -58,7 +58,7 @@ def serve(
             "STUDYROOM_SECRET_KEY is not set: using a random development key for this run"
         )
     if is_sqlite(settings.database_url):
-        migrate(settings.database_url)
+        migrate(settings.database_url, pgbouncer=settings.database_pgbouncer)
     uvicorn.run(
         "server.app:create_app",
         factory=True,
@@ -76,7 +76,7 @@ def migrate_command() -> None:
     from server.db.migrate import migrate
 
     settings = _settings()
-    migrate(settings.database_url)
+    migrate(settings.database_url, pgbouncer=settings.database_pgbouncer)
     typer.echo("database is up to date")
 
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./studyroom.db"
+    # PostgreSQL reached through PgBouncer in transaction pooling: asyncpg then caches no
+    # prepared statements and names each one uniquely (see server.db.engine).
+    database_pgbouncer: bool = False
     redis_url: str = "memory://"
     redis_prefix: str = Field(
         default="studyroom",

@@ -17,22 +17,25 @@ from alembic.config import Config
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, *, pgbouncer: bool = False) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Handed over as an attribute rather than ``sqlalchemy.url``: the ini-style option would
     # treat a ``%`` in an escaped password as interpolation syntax.
     config.attributes["url"] = url
+    config.attributes["pgbouncer"] = pgbouncer
     return config
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Upgrade the database at ``url`` (an async SQLAlchemy URL) to ``revision``.
+def migrate(url: str, revision: str = "head", *, pgbouncer: bool = False) -> None:
+    """Upgrade the database at ``url`` (an async SQLAlchemy URL) to ``revision``; with
+    ``pgbouncer``, through PgBouncer (see ``server.db.engine.postgres_connect_args``).
 
     Idempotent: an up-to-date database is left as it is. Blocks until done; async callers use
     ``asyncio.to_thread``.
     """
-    _run_outside_loop(lambda: command.upgrade(alembic_config(url), revision))
+    config = alembic_config(url, pgbouncer=pgbouncer)
+    _run_outside_loop(lambda: command.upgrade(config, revision))
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from server.db.engine import postgres_connect_args
 from server.db.material_models import include_reflected_name
 from server.db.schema import metadata
 
@@ -45,7 +46,9 @@ def _run_sync(connection: Connection) -> None:
 
 async def _run_online(url: str) -> None:
     # NullPool: a migration is one short conversation; no connection should outlive it.
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    pgbouncer = bool(context.config.attributes.get("pgbouncer", False))
+    connect_args = postgres_connect_args(pgbouncer) if url.startswith("postgresql") else {}
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)
