@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -16,6 +19,7 @@ from clients.cli.runtime import (
     run,
     signed_in,
     signed_in_client,
+    stderr,
     stdout,
 )
 
@@ -123,8 +127,18 @@ def register_commands(app: typer.Typer, panel: str) -> None:
 
     @app.command(rich_help_panel=panel)
     def logout() -> None:
-        """Forget the saved token (the server address and username stay)."""
+        """Log out: the server revokes the token and it is forgotten here (the server address
+        and username stay)."""
         run(_logout())
+
+    @app.command(rich_help_panel=panel)
+    def export(
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Write it to this file.")
+        ] = None,
+    ) -> None:
+        """Everything the server stores about you, as one JSON document."""
+        run(_export(output))
 
     @app.command(rich_help_panel=panel)
     def whoami(
@@ -172,8 +186,25 @@ async def _logout() -> None:
     if not saved.access_token:
         stdout().print("not logged in")
         return
+    try:
+        async with signed_in_client() as client:
+            await client.logout()
+    except Exception as exc:
+        # Forgotten here all the same; the server-side token then just runs out.
+        stderr().print(f"the server did not revoke the token ({type(exc).__name__})", style="dim")
     config.save(config.Credentials(server=saved.server, username=saved.username))
     stdout().print(f"logged out {saved.username or ''}".rstrip())
+
+
+async def _export(output: Path | None) -> None:
+    async with signed_in_client() as client:
+        data = await client.export()
+    if output is None:
+        print_json(data)
+        return
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    await asyncio.to_thread(output.write_text, text + "\n", "utf-8")
+    stdout().print(f"saved your data to {output}")
 
 
 async def _whoami(as_json: bool) -> None:

@@ -83,6 +83,25 @@ class StudyroomClient:
         """The user the access token belongs to."""
         return User.model_validate(await self._call("GET", "/api/users/me"))
 
+    async def logout(self) -> None:
+        """Revoke this client's access token on the server (every process refuses it now)."""
+        await self._call("POST", "/api/auth/logout")
+        self.token = None
+
+    async def rename(self, display_name: str) -> User:
+        """Change the name the others see."""
+        answer = await self._call("PATCH", "/api/users/me", json={"display_name": display_name})
+        return User.model_validate(answer)
+
+    async def change_password(self, current_password: str, new_password: str) -> User:
+        body = {"password": new_password, "current_password": current_password}
+        return User.model_validate(await self._call("PATCH", "/api/users/me", json=body))
+
+    async def export(self) -> dict[str, Any]:
+        """Everything the server stores about you, as one JSON document."""
+        answer: dict[str, Any] = await self._call("GET", "/api/users/me/export")
+        return answer
+
     # topics and sessions
 
     async def create_topic(self, title: str, description: str | None = None) -> Topic:

@@ -6,6 +6,7 @@ not committed is rolled back when the request ends.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -18,11 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from protocol.errors import ErrorCode
 from protocol.sessions import SessionStatus
 from server.api.errors import ApiError
-from server.auth.tokens import InvalidToken, decode_access_token
+from server.auth.tokens import AccessClaims, InvalidToken, decode_access_token
 from server.config import Settings
 from server.db.models import Membership, StudySession, Topic, User, utcnow
+from server.live.ports import LiveStateUnavailable
 from server.membership import Verdict, check_membership
 from server.services import Services
+
+log = logging.getLogger(__name__)
 
 # auto_error=False: a missing token must get our 401 (with WWW-Authenticate), not a 403.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -61,14 +65,34 @@ def unauthorized(detail: str) -> ApiError:
     )
 
 
-async def get_current_user(db: DbDep, settings: SettingsDep, token: TokenDep) -> User:
-    """The user of a valid access token; 401 when it is missing, invalid or expired."""
+async def get_access(settings: SettingsDep, services: ServicesDep, token: TokenDep) -> AccessClaims:
+    """The claims of a valid access token; 401 when it is missing, invalid, expired or
+    revoked (logged out, on any process)."""
     if not token:
         raise unauthorized("Not authenticated")
     try:
-        user_id = decode_access_token(settings, token)
+        claims = decode_access_token(settings, token)
     except InvalidToken:
         raise unauthorized("Could not validate credentials") from None
+    if claims.token_id is not None:
+        try:
+            revoked = await services.live.revocations.revoked(claims.token_id)
+        except LiveStateUnavailable:
+            # Live state down: refusing every request would take REST down with it. A token
+            # logged out meanwhile works until live state is back (or it expires).
+            log.warning("token revocations unreadable: live state unavailable")
+            revoked = False
+        if revoked:
+            raise unauthorized("this token was logged out")
+    return claims
+
+
+AccessDep = Annotated[AccessClaims, Depends(get_access)]
+
+
+async def get_current_user(db: DbDep, claims: AccessDep) -> User:
+    """The user of a valid access token; 401 when it is missing, invalid or expired."""
+    user_id = claims.user_id
     user = await db.get(User, user_id)
     if user is None:
         # A valid signature for a user that no longer exists.

@@ -72,6 +72,16 @@ class UserCreate(UserBase):
     )
 
 
+class UserUpdate(BaseModel):
+    """A new display name, or a new password with the current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: DisplayName | None = None
+    password: Password | None = None
+    current_password: str | None = Field(default=None, max_length=256)
+
+
 class UserPublic(_Row):
     id: int
     username: str

@@ -7,6 +7,7 @@ access token, and an access token never opens a room.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,16 +64,31 @@ def _user_id(claims: dict[str, Any]) -> int:
     return int(sub)
 
 
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    token_id: str | None
+    """``jti``: names the token so that a logout can revoke it (tokens issued before this
+    claim existed have none)."""
+    expires_at: datetime
+
+
 def issue_access_token(settings: Settings, user_id: int) -> tuple[str, int]:
     """A token for ``Authorization: Bearer``; returns it and its lifetime in seconds."""
     ttl = settings.access_token_ttl_s
-    token, _ = _encode(settings, {"sub": str(user_id), "typ": ACCESS}, ttl)
+    claims = {"sub": str(user_id), "typ": ACCESS, "jti": secrets.token_urlsafe(16)}
+    token, _ = _encode(settings, claims, ttl)
     return token, ttl
 
 
-def decode_access_token(settings: Settings, token: str) -> int:
-    """The user id of a valid access token; raises :class:`InvalidToken` otherwise."""
-    return _user_id(_decode(settings, token, ACCESS))
+def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    """The claims of a valid access token; raises :class:`InvalidToken` otherwise."""
+    claims = _decode(settings, token, ACCESS)
+    token_id = claims.get("jti")
+    if token_id is not None and not isinstance(token_id, str):
+        raise InvalidToken("malformed token id")
+    expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    return AccessClaims(_user_id(claims), token_id, expires_at)
 
 
 def issue_participant_token(

@@ -77,6 +77,10 @@ class LiveKeys:
         """Integer: model tokens one user's asks spent on a day (days since the epoch)."""
         return f"{self.prefix}:user:{{{user_id}}}:limits:tokens:{day}"
 
+    def revoked_token(self, token_id: str) -> str:
+        """String: set while the access token ``token_id`` is revoked (until it expires)."""
+        return f"{self.prefix}:auth:revoked:{{{token_id}}}"
+
     def gate(self, session_id: int) -> str:
         """Hash: ``ended`` ("0"/"1"), ``topic`` (JSON) and ``removed:<user id>`` fields, the
         facts a join checks (see ``SessionGates``)."""

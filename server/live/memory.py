@@ -14,6 +14,7 @@ from protocol.events import UserRef, encode_with_seq
 from protocol.sequence import LogWindow
 from server.live.memory_door import MemoryRoomDoor
 from server.live.memory_gates import MemorySessionGates
+from server.live.memory_revocations import MemoryTokenRevocations
 from server.live.ports import (
     AskBucket,
     Listener,
@@ -453,4 +454,5 @@ def memory_live_state(
         limits=MemoryTutorLimits(idle_ttl_s=idle_ttl_s),
         gates=MemorySessionGates(ttl_s=gate_ttl_s),
         door=MemoryRoomDoor(log, presence),
+        revocations=MemoryTokenRevocations(),
     )

@@ -224,6 +224,17 @@ class RoomDoor(Protocol):
         ...
 
 
+class TokenRevocations(Protocol):
+    """Access tokens revoked before they expire (a logout), seen by every process at once."""
+
+    async def revoke(self, token_id: str, ttl_s: int) -> None:
+        """Refuse the token ``token_id`` from now on; it is forgotten after ``ttl_s`` (when the
+        token would have expired anyway)."""
+        ...
+
+    async def revoked(self, token_id: str) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     session_id: int
@@ -390,3 +401,4 @@ class LiveState:
     limits: TutorLimits
     gates: SessionGates
     door: RoomDoor
+    revocations: TokenRevocations

@@ -19,6 +19,7 @@ from server.live.redis_log import RedisRoomLog
 from server.live.redis_outbox import RedisOutbox
 from server.live.redis_pipe import RedisPipe, pipe_supports
 from server.live.redis_presence import RedisPresence
+from server.live.redis_revocations import RedisTokenRevocations
 from server.live.redis_tutor import RedisTutorState
 
 __all__ = [
@@ -83,4 +84,5 @@ async def redis_live_state(
         limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
         gates=RedisSessionGates(client, keys, ttl_s=gate_ttl_s, pipe=pipe, timeout_s=timeout_s),
         door=RedisRoomDoor(client, keys, log, presence, pipe=pipe, timeout_s=timeout_s),
+        revocations=RedisTokenRevocations(client, keys, timeout_s=timeout_s),
     )

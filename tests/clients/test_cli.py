@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.clients.cli_support import PASSWORD, Cli, eventually, sdk_user
@@ -56,7 +57,14 @@ async def test_register_login_whoami_logout(
     taken = await cli.run("register", "-u", name, "--password-stdin", stdin="another password\n")
     assert taken.code == 1 and f"the username {name!r} is taken" in taken.err
 
+    exported = (await cli.ok("export")).json()
+    assert exported["user"]["username"] == name and exported["format"] == "studyroom-export/1"
+    token = json.loads(config.read_text())["access_token"]
     assert f"logged out {name}" in (await cli.ok("logout")).out
+    # The server revoked it too: a copy of the token no longer works.
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        me = await http.get("/api/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
     saved = json.loads(config.read_text())
     assert saved["access_token"] is None and saved["server"] == server.base_url
     signed_out = await cli.run("whoami")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from server.api.deps import DbDep, SettingsDep, unauthorized
+from server.api.deps import AccessDep, DbDep, ServicesDep, SettingsDep, unauthorized
 from server.api.schemas import Token, error_responses
 from server.auth.passwords import verify_password
 from server.auth.tokens import issue_access_token
@@ -35,3 +36,19 @@ async def issue_token(
         raise unauthorized("Incorrect username or password")
     token, expires_in = issue_access_token(settings, user.id)
     return Token(access_token=token, expires_in=expires_in)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, (503, "Live state is unavailable; the token still works.")),
+)
+async def logout(claims: AccessDep, services: ServicesDep) -> Response:
+    """Revoke the access token this request carries: every process refuses it from now on.
+    The caller's other tokens (other devices) keep working."""
+    if claims.token_id is None:
+        # Issued before tokens were named: it cannot be told apart, and expires on its own.
+        raise unauthorized("this token cannot be revoked; log in again for one that can")
+    remaining = int((claims.expires_at - datetime.now(UTC)).total_seconds()) + 1
+    await services.live.revocations.revoke(claims.token_id, max(1, remaining))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

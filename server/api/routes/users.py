@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -9,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from protocol.errors import ErrorCode
 from server.api.deps import CurrentUser, DbDep
 from server.api.errors import ApiError
-from server.api.schemas import UserCreate, UserPublic, error_responses
-from server.auth.passwords import hash_password
+from server.api.schemas import UserCreate, UserPublic, UserUpdate, error_responses
+from server.auth.passwords import hash_password, verify_password
 from server.db.models import User
+from server.export import export_user
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -50,3 +53,38 @@ async def create_user(body: UserCreate, db: DbDep) -> User:
 async def read_me(user: CurrentUser) -> User:
     """The caller's account."""
     return user
+
+
+@router.patch(
+    "/me",
+    response_model=UserPublic,
+    responses=error_responses(
+        401, (403, "The current password is wrong."), (422, "Nothing to change, or both at once.")
+    ),
+)
+async def update_me(body: UserUpdate, user: CurrentUser, db: DbDep) -> User:
+    """Change your display name, or your password (give the current one too)."""
+    changes_name = body.display_name is not None
+    changes_password = body.password is not None
+    if changes_name == changes_password:
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "give display_name, or password with current_password",
+            ErrorCode.VALIDATION_FAILED,
+        )
+    if changes_password:
+        if not await verify_password(body.current_password or "", user.password_hash):
+            raise ApiError(status.HTTP_403_FORBIDDEN, "wrong current password", ErrorCode.FORBIDDEN)
+        user.password_hash = await hash_password(str(body.password))
+    else:
+        user.display_name = str(body.display_name)
+    await db.commit()
+    return user
+
+
+@router.get("/me/export", responses=error_responses(401))
+async def export_me(user: CurrentUser, db: DbDep) -> dict[str, Any]:
+    """Everything stored about you, as one JSON document (GDPR article 20): the account, your
+    topics and their materials (metadata; download each file from its content URL), your
+    sessions, what you said in them, your goals, progress and tutor usage."""
+    return await export_user(db, user)

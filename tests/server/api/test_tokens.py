@@ -49,7 +49,12 @@ def claims(**overrides: Any) -> dict[str, Any]:
 def test_access_token_round_trip(settings: Settings) -> None:
     token, expires_in = issue_access_token(settings, 42)
     assert expires_in == 600
-    assert decode_access_token(settings, token) == 42
+    claims = decode_access_token(settings, token)
+    assert claims.user_id == 42 and claims.token_id
+    assert (
+        decode_access_token(settings, issue_access_token(settings, 42)[0]).token_id
+        != claims.token_id
+    )
 
 
 def test_participant_token_round_trip(settings: Settings) -> None:
