@@ -159,6 +159,13 @@ class SessionEndedEvent(RoomEvent):
     type: Literal["session.ended"] = "session.ended"
 
 
+class SessionUpdatedEvent(RoomEvent):
+    """A host changed the session (title, teaching mode, lock); ``session`` as REST shows it."""
+
+    type: Literal["session.updated"] = "session.updated"
+    session: dict[str, Any]
+
+
 class MaterialAddedEvent(RoomEvent):
     """A file was added to the session's topic; ``material`` is as REST shows it."""
 
@@ -185,6 +192,7 @@ AnyRoomEvent = Annotated[
     | ProgressEvent
     | TopicChangedEvent
     | SessionEndedEvent
+    | SessionUpdatedEvent
     | MaterialAddedEvent
     | MaterialRemovedEvent,
     Field(discriminator="type"),

@@ -21,3 +21,10 @@ class TutorMode(StrEnum):
     """Direct explanations, then a check of understanding."""
     OFF = "off"
     """No tutor: asks are refused with ``error`` ``not_allowed``."""
+
+
+class MemberRole(StrEnum):
+    """What a member may do in a session: hosts run it (the creator is the first host)."""
+
+    HOST = "host"
+    MEMBER = "member"

@@ -49,6 +49,7 @@ ROOM_EVENT_TYPES = (
     "progress",
     "topic.changed",
     "session.ended",
+    "session.updated",
     "material.added",
     "material.removed",
 )
@@ -251,11 +252,14 @@ def room_event_models() -> dict[str, type[events.RoomEvent]]:
 
 
 def _as_room_event(schema: JSON) -> JSON:
-    """Add ``seq``; fields encoded as null are omitted on the wire (``exclude_none``)."""
+    """Add ``seq``; optional fields that are null are omitted on the wire, required ones are
+    sent as null (see ``protocol.events.encode_event``)."""
     props: JSON = schema.setdefault("properties", {})
     required = [name for name in schema.get("required", []) if name != "type"]
     for name, prop in props.items():
         branches = prop.get("anyOf")
+        if name in required:
+            continue
         if isinstance(branches, list) and {"type": "null"} in branches:
             kept = [b for b in branches if b != {"type": "null"}]
             del prop["anyOf"]

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol.errors import ErrorCode
-from protocol.sessions import SessionStatus
+from protocol.sessions import MemberRole, SessionStatus
 from server.api.errors import ApiError
 from server.auth.tokens import AccessClaims, InvalidToken, decode_access_token
 from server.config import Settings
@@ -109,6 +109,7 @@ TOPIC_NOT_FOUND = "topic not found"
 SESSION_NOT_FOUND = "session not found"
 NOT_A_MEMBER = "not a member of this session"
 SESSION_ENDED = "session has ended"
+HOSTS_ONLY = "only the session's hosts can do this"
 
 
 def not_found(detail: str) -> ApiError:
@@ -160,6 +161,20 @@ async def get_member_session(db: AsyncSession, user: User, session_id: int) -> S
     return check.session
 
 
+async def get_hosted_session(db: AsyncSession, user: User, session_id: int) -> StudySession:
+    """The session if ``user`` hosts it: 404 if there is none (or they are not a member), 403
+    if they are a member but not a host."""
+    session = await get_member_session(db, user, session_id)
+    role = await db.scalar(
+        select(Membership.role).where(
+            Membership.session_id == session_id, Membership.user_id == user.id
+        )
+    )
+    if role != MemberRole.HOST.value:
+        raise forbidden(HOSTS_ONLY)
+    return session
+
+
 async def find_current_session(db: AsyncSession, user: User) -> StudySession | None:
     """The caller's session that has not ended with the latest activity, if any."""
     result = await db.scalar(
@@ -172,8 +187,11 @@ async def find_current_session(db: AsyncSession, user: User) -> StudySession | N
     return result
 
 
-async def touch_membership(db: AsyncSession, session_id: int, user_id: int) -> None:
-    """Make ``user_id`` a member of ``session_id`` (if not already) and mark them active now.
+async def touch_membership(
+    db: AsyncSession, session_id: int, user_id: int, role: MemberRole = MemberRole.MEMBER
+) -> None:
+    """Make ``user_id`` a member of ``session_id`` (if not already, with ``role``) and mark
+    them active now; an existing member keeps their role.
 
     One upsert, so two concurrent joins by the same user cannot collide. Not committed.
     """
@@ -181,7 +199,11 @@ async def touch_membership(db: AsyncSession, session_id: int, user_id: int) -> N
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(Membership).values(
-        session_id=session_id, user_id=user_id, joined_at=now, last_active_at=now
+        session_id=session_id,
+        user_id=user_id,
+        joined_at=now,
+        last_active_at=now,
+        role=role.value,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=[Membership.session_id, Membership.user_id],

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from protocol.errors import ErrorCode
-from protocol.sessions import SessionStatus
+from protocol.sessions import MemberRole, SessionStatus, TutorMode
 from server.api.errors import rest_code_schema
 
 # Ids are 64-bit in the database; a larger number cannot name anything and must not reach the
@@ -148,6 +148,18 @@ class SessionPublic(_Row):
     owner_id: int
     created_at: datetime
     ended_at: datetime | None = None
+    tutor_mode: TutorMode = TutorMode.SOCRATIC
+    locked: bool = False
+
+
+class SessionUpdate(BaseModel):
+    """What a host may change; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    tutor_mode: TutorMode | None = None
+    locked: StrictBool | None = None
 
 
 class MemberPublic(BaseModel):
@@ -155,6 +167,17 @@ class MemberPublic(BaseModel):
     username: str
     display_name: str
     joined_at: datetime
+    role: MemberRole = MemberRole.MEMBER
+
+
+class MemberRoleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: MemberRole
+
+
+class JoinCode(BaseModel):
+    join_code: str
 
 
 class SessionDetail(SessionPublic):

@@ -9,15 +9,17 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from protocol.sessions import SessionStatus, TutorMode
+from protocol.sessions import MemberRole, SessionStatus, TutorMode
 from server.db.base import Base, BigId, UtcDateTime, utcnow
 
 __all__ = [
@@ -67,6 +69,8 @@ class StudySession(Base):
     tutor_mode: Mapped[str] = mapped_column(
         String(16), default=TutorMode.SOCRATIC.value, server_default=TutorMode.SOCRATIC.value
     )
+    # Locked: nobody new joins by code (members keep their place).
+    locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     join_code: Mapped[str] = mapped_column(String(16), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -83,6 +87,9 @@ class Membership(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     joined_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    role: Mapped[str] = mapped_column(
+        String(16), default=MemberRole.MEMBER.value, server_default=MemberRole.MEMBER.value
+    )
     last_active_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

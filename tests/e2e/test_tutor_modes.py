@@ -66,3 +66,23 @@ async def test_with_the_tutor_off_asks_are_refused_and_nothing_is_queued(
     model.enqueue(Script.tokens("Here I am."))
     done = await answered(ada, "Anyone there now?")
     assert done["text"] == "Here I am."
+
+
+async def test_a_host_switches_the_tutor_off_over_rest_and_the_room_hears_of_it(
+    model: Any, tutor_room: Any
+) -> None:
+    room = await tutor_room(members=2)
+    host, member = room.people
+    ada, bob = room.conns
+    path = f"/api/sessions/{room.session['id']}"
+    refused = await room.kit.http.patch(path, json={"tutor_mode": "off"}, headers=member.auth)
+    assert refused.status_code == 403
+    r = await room.kit.http.patch(path, json={"tutor_mode": "off"}, headers=host.auth)
+    assert r.status_code == 200, r.text
+    for conn in (ada, bob):
+        updated = await conn.until(lambda f: f.get("type") == "session.updated")
+        assert updated["session"]["tutor_mode"] == "off"
+    await bob.send({"type": "ask", "text": "Still there?"})
+    error = await bob.until(lambda f: f.get("type") == "error")
+    assert error["code"] == "not_allowed"
+    assert model.completion_requests() == []

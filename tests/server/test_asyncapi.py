@@ -53,6 +53,7 @@ CLIENT_SAMPLES: dict[str, dict[str, Any]] = {
     "answer": {"type": "answer", "quiz_id": "q-1", "choice": 2},
     "typing": {"type": "typing"},
     "ping": {"type": "ping"},
+    "review": {"type": "review"},
 }
 CLIENT_INVALID: dict[str, dict[str, Any]] = {
     "chat": {"type": "chat"},
@@ -61,6 +62,7 @@ CLIENT_INVALID: dict[str, dict[str, Any]] = {
     "answer": {"type": "answer", "quiz_id": "q-1", "choice": -1},
     "typing": {"type": "typing", "extra": 1},
     "ping": {"type": "pong"},
+    "review": {"type": "review", "cards": 3},
 }
 TS = "2025-01-01T00:00:00.000Z"
 EVENT_SAMPLES: dict[str, dict[str, Any]] = {

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from protocol.events import SessionEndedEvent, TopicChangedEvent, now_iso
-from protocol.sessions import SessionStatus
+from protocol.events import SessionEndedEvent, SessionUpdatedEvent, TopicChangedEvent, now_iso
+from protocol.sessions import MemberRole, SessionStatus
 from server.api.deps import (
+    HOSTS_ONLY,
     SESSION_ENDED,
     SESSION_NOT_FOUND,
     CurrentUser,
@@ -26,6 +27,7 @@ from server.api.deps import (
     SettingsDep,
     find_current_session,
     forbidden,
+    get_hosted_session,
     get_member_session,
     get_visible_topic,
     not_found,
@@ -34,7 +36,9 @@ from server.api.deps import (
 )
 from server.api.schemas import (
     MAX_ID,
+    JoinCode,
     MemberPublic,
+    MemberRoleUpdate,
     PathId,
     ReviewSchedule,
     SessionCreate,
@@ -42,6 +46,7 @@ from server.api.schemas import (
     SessionJoin,
     SessionPublic,
     SessionTopicUpdate,
+    SessionUpdate,
     TopicPublic,
     TranscriptEntry,
     error_responses,
@@ -93,7 +98,7 @@ async def create_session(body: SessionCreate, user: CurrentUser, db: DbDep) -> S
         except IntegrityError:
             await db.rollback()
             continue
-        await touch_membership(db, session.id, user_id)
+        await touch_membership(db, session.id, user_id, MemberRole.HOST)
         await db.commit()
         return session
     raise RuntimeError("no free join code found")
@@ -152,6 +157,9 @@ async def join_session(body: SessionJoin, user: CurrentUser, db: DbDep) -> Study
         raise not_found("unknown join code")
     if session.status == SessionStatus.ENDED:
         raise session_ended()
+    member = await db.get(Membership, (session.id, user.id))
+    if session.locked and member is None:
+        raise forbidden("the session is locked: its hosts let nobody new in")
     await touch_membership(db, session.id, user.id)
     await db.commit()
     return session
@@ -179,7 +187,7 @@ async def read_session(session_id: PathId, user: CurrentUser, db: DbDep) -> Sess
     """The session with its members (in joining order) and its topic."""
     session = await get_member_session(db, user, session_id)
     rows = await db.execute(
-        select(User, Membership.joined_at)
+        select(User, Membership.joined_at, Membership.role)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.session_id == session.id)
         .order_by(Membership.joined_at, User.id)
@@ -190,8 +198,9 @@ async def read_session(session_id: PathId, user: CurrentUser, db: DbDep) -> Sess
             username=member.username,
             display_name=member.display_name,
             joined_at=joined_at,
+            role=MemberRole(role),
         )
-        for member, joined_at in rows
+        for member, joined_at, role in rows
     ]
     topic = await db.get(Topic, session.topic_id) if session.topic_id is not None else None
     return SessionDetail(
@@ -199,6 +208,86 @@ async def read_session(session_id: PathId, user: CurrentUser, db: DbDep) -> Sess
         members=members,
         topic=TopicPublic.model_validate(topic) if topic is not None else None,
     )
+
+
+@router.patch(
+    "/{session_id}",
+    response_model=SessionPublic,
+    responses=error_responses(401, (403, HOSTS_ONLY), 404, (409, SESSION_ENDED), 422),
+)
+async def update_session(
+    session_id: PathId,
+    body: SessionUpdate,
+    user: CurrentUser,
+    db: DbDep,
+    services: ServicesDep,
+) -> StudySession:
+    """Hosts: rename the session, set how the tutor teaches (``off`` refuses asks at once, on
+    every process), or lock it against new joins. The room gets ``session.updated``."""
+    session = await get_hosted_session(db, user, session_id)
+    if session.status == SessionStatus.ENDED:
+        raise session_ended()
+    if body.title is not None:
+        session.title = body.title
+    if body.tutor_mode is not None:
+        session.tutor_mode = body.tutor_mode.value
+    if body.locked is not None:
+        session.locked = body.locked
+    await db.commit()
+    await db.refresh(session)
+    shown = SessionPublic.model_validate(session).model_dump(mode="json")
+    await services.hub.publish(session.id, SessionUpdatedEvent(session=shown, ts=now_iso()))
+    return session
+
+
+@router.put(
+    "/{session_id}/members/{user_id}",
+    response_model=MemberPublic,
+    responses=error_responses(401, (403, HOSTS_ONLY), 404, 422),
+)
+async def set_member_role(
+    session_id: PathId, user_id: PathId, body: MemberRoleUpdate, user: CurrentUser, db: DbDep
+) -> MemberPublic:
+    """Hosts: make a member a host, or a host a member again. The creator stays a host."""
+    session = await get_hosted_session(db, user, session_id)
+    membership = await db.get(Membership, (session_id, user_id))
+    if membership is None:
+        raise not_found("no such member")
+    if user_id == session.owner_id and body.role is not MemberRole.HOST:
+        raise forbidden("the session's creator stays a host")
+    membership.role = body.role.value
+    await db.commit()
+    member = await db.get(User, user_id)
+    assert member is not None
+    return MemberPublic(
+        id=member.id,
+        username=member.username,
+        display_name=member.display_name,
+        joined_at=membership.joined_at,
+        role=body.role,
+    )
+
+
+@router.post(
+    "/{session_id}/join-code",
+    response_model=JoinCode,
+    responses=error_responses(401, (403, HOSTS_ONLY), 404, (409, SESSION_ENDED)),
+)
+async def rotate_join_code(session_id: PathId, user: CurrentUser, db: DbDep) -> JoinCode:
+    """Hosts: a new join code (a leaked one stops working at once); members stay members."""
+    session = await get_hosted_session(db, user, session_id)
+    if session.status == SessionStatus.ENDED:
+        raise session_ended()
+    for _ in range(_JOIN_CODE_ATTEMPTS):
+        session.join_code = new_join_code()
+        try:
+            await db.commit()
+        except IntegrityError:
+            await db.rollback()
+            session = await get_hosted_session(db, user, session_id)
+            continue
+        return JoinCode(join_code=session.join_code)
+    raise RuntimeError("no free join code found")
 
 
 @router.put(

@@ -58,26 +58,17 @@ async def read_me(user: CurrentUser) -> User:
 @router.patch(
     "/me",
     response_model=UserPublic,
-    responses=error_responses(
-        401, (403, "The current password is wrong."), (422, "Nothing to change, or both at once.")
-    ),
+    responses=error_responses(401, (403, "The current password is missing or wrong."), 422),
 )
 async def update_me(body: UserUpdate, user: CurrentUser, db: DbDep) -> User:
-    """Change your display name, or your password (give the current one too)."""
-    changes_name = body.display_name is not None
-    changes_password = body.password is not None
-    if changes_name == changes_password:
-        raise ApiError(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "give display_name, or password with current_password",
-            ErrorCode.VALIDATION_FAILED,
-        )
-    if changes_password:
+    """Change your display name, your password (give the current one too), or both; fields
+    left out stay as they are."""
+    if body.password is not None:
         if not await verify_password(body.current_password or "", user.password_hash):
             raise ApiError(status.HTTP_403_FORBIDDEN, "wrong current password", ErrorCode.FORBIDDEN)
-        user.password_hash = await hash_password(str(body.password))
-    else:
-        user.display_name = str(body.display_name)
+        user.password_hash = await hash_password(body.password)
+    if body.display_name is not None:
+        user.display_name = body.display_name
     await db.commit()
     return user
 

@@ -145,7 +145,7 @@ async def test_read_session(api: Api) -> None:
     assert {k: detail[k] for k in session} == session
     assert detail["topic"] == topic
     member = detail["members"][0]  # type: ignore[index]
-    assert set(member) == {"id", "username", "display_name", "joined_at"}
+    assert set(member) == {"id", "username", "display_name", "joined_at", "role"}
 
 
 async def test_read_session_access(api: Api) -> None:
