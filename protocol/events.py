@@ -166,6 +166,13 @@ class SessionUpdatedEvent(RoomEvent):
     session: dict[str, Any]
 
 
+class MemberRemovedEvent(RoomEvent):
+    """``user`` left the session, or a host removed them; their sockets close with 4403."""
+
+    type: Literal["member.removed"] = "member.removed"
+    user: UserRef
+
+
 class MaterialAddedEvent(RoomEvent):
     """A file was added to the session's topic; ``material`` is as REST shows it."""
 
@@ -193,6 +200,7 @@ AnyRoomEvent = Annotated[
     | TopicChangedEvent
     | SessionEndedEvent
     | SessionUpdatedEvent
+    | MemberRemovedEvent
     | MaterialAddedEvent
     | MaterialRemovedEvent,
     Field(discriminator="type"),

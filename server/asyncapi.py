@@ -50,6 +50,7 @@ ROOM_EVENT_TYPES = (
     "topic.changed",
     "session.ended",
     "session.updated",
+    "member.removed",
     "material.added",
     "material.removed",
 )

@@ -93,6 +93,20 @@ class Membership(Base):
     last_active_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class SessionBan(Base):
+    """A member a host removed: they may not join the session again."""
+
+    __tablename__ = "session_bans"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class TranscriptEvent(Base):
     """A room event as members saw it (``body`` is the exact frame), kept for history."""
 

@@ -186,7 +186,7 @@ class RoomConnection:
                         break
                 await self._send_all(frames, shared=True)
                 if ending:
-                    member.close(CloseCode.SESSION_ENDED)
+                    member.close(member.end_code)
                     return
         finally:
             member.sink = None
@@ -200,7 +200,7 @@ class RoomConnection:
         if not self._sink.write_now(event.data):
             return False
         if seq and cursor.advance(seq):
-            self._member.close(CloseCode.SESSION_ENDED)
+            self._member.close(self._member.end_code)
         return True
 
     async def _send_all(self, frames: list[str], *, shared: bool) -> None:

@@ -155,10 +155,15 @@ class Hub:
             self._spawn(self._fill(room))
 
     def _deliver(self, room: _Room, event: LoggedEvent) -> None:
-        ended = peek_type(event.data) == "session.ended"
+        kind = peek_type(event.data)
+        ended = kind == "session.ended"
+        removed = _removed_user(event.data) if kind == "member.removed" else None
         for member in tuple(room.members):
-            if ended:
-                # Set first: the frame may be written during the push.
+            if ended or member.user.id == removed:
+                # Set first: the frame may be written during the push. A removed member gets
+                # the event, then its socket closes with 4403 (on every process: all see it).
+                if not ended:
+                    member.end_code = CloseCode.FORBIDDEN
                 member.cursor.end_after(event.seq)
             if not member.push(event):
                 self._drop_slow(room, member)
@@ -246,7 +251,8 @@ class Hub:
         """The member's socket closed. Unless the session ended, it stays present for the
         grace period, and leaves (announced by whoever reaps it) only if it is not back."""
         grace_s = self._settings.presence_grace_s
-        if grace_s > 0 and member.close_code is not CloseCode.SESSION_ENDED:
+        # Gone for good (the session ended, the member was removed): no grace to wait out.
+        if grace_s > 0 and member.close_code not in (CloseCode.SESSION_ENDED, CloseCode.FORBIDDEN):
             await self._live.presence.linger(member.session_id, member.conn_id, grace_s)
             self._reap_later(member.session_id, grace_s)
             return
@@ -320,3 +326,13 @@ class Hub:
             task.cancel()
         for room in tuple(self._rooms.values()):
             self._restart_room(room)
+
+
+def _removed_user(data: str) -> int | None:
+    """The id of the user a ``member.removed`` event names."""
+    try:
+        user = json.loads(data).get("user") or {}
+        user_id = user.get("id")
+    except (ValueError, AttributeError):
+        return None
+    return user_id if isinstance(user_id, int) else None

@@ -38,6 +38,7 @@ class Member:
         "close_code",
         "conn_id",
         "cursor",
+        "end_code",
         "session_id",
         "sink",
         "user",
@@ -60,6 +61,9 @@ class Member:
         # What the socket was written up to, and the seq after which the session has ended:
         # set by the room, advanced by the connection's writer.
         self.cursor = MemberCursor()
+        # What the socket is closed with once the cursor passes that seq: the session ended,
+        # or this member was removed from it.
+        self.end_code = CloseCode.SESSION_ENDED
 
     @property
     def closing(self) -> bool:

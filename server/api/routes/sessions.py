@@ -15,7 +15,14 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from protocol.events import SessionEndedEvent, SessionUpdatedEvent, TopicChangedEvent, now_iso
+from protocol.events import (
+    MemberRemovedEvent,
+    SessionEndedEvent,
+    SessionUpdatedEvent,
+    TopicChangedEvent,
+    UserRef,
+    now_iso,
+)
 from protocol.sessions import MemberRole, SessionStatus
 from server.api.deps import (
     HOSTS_ONLY,
@@ -51,7 +58,15 @@ from server.api.schemas import (
     TranscriptEntry,
     error_responses,
 )
-from server.db.models import Membership, StudySession, Topic, TranscriptEvent, User, utcnow
+from server.db.models import (
+    Membership,
+    SessionBan,
+    StudySession,
+    Topic,
+    TranscriptEvent,
+    User,
+    utcnow,
+)
 from server.progress.cards import QuizCards
 from server.topics import topic_payload as room_topic
 
@@ -148,7 +163,9 @@ async def list_sessions(
     response_model=SessionPublic,
     responses=error_responses(401, (404, "No session has this code."), (409, SESSION_ENDED)),
 )
-async def join_session(body: SessionJoin, user: CurrentUser, db: DbDep) -> StudySession:
+async def join_session(
+    body: SessionJoin, user: CurrentUser, db: DbDep, services: ServicesDep
+) -> StudySession:
     """Become a member of the session with this code. Joining again is harmless."""
     session = await db.scalar(
         select(StudySession).where(StudySession.join_code == normalize_join_code(body.join_code))
@@ -158,10 +175,15 @@ async def join_session(body: SessionJoin, user: CurrentUser, db: DbDep) -> Study
     if session.status == SessionStatus.ENDED:
         raise session_ended()
     member = await db.get(Membership, (session.id, user.id))
+    if member is None and await db.get(SessionBan, (session.id, user.id)) is not None:
+        raise forbidden("a host removed you from this session")
     if session.locked and member is None:
         raise forbidden("the session is locked: its hosts let nobody new in")
     await touch_membership(db, session.id, user.id)
     await db.commit()
+    if member is None:
+        # Back after leaving: the tokens minted for them from now on are good again.
+        await services.live.gates.restore_member(session.id, user.id)
     return session
 
 
@@ -266,6 +288,39 @@ async def set_member_role(
         joined_at=membership.joined_at,
         role=body.role,
     )
+
+
+@router.delete(
+    "/{session_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, (403, HOSTS_ONLY), 404),
+)
+async def remove_member(
+    session_id: PathId, user_id: PathId, user: CurrentUser, db: DbDep, services: ServicesDep
+) -> Response:
+    """A host removes a member (who may not join again), or a member leaves (and may rejoin).
+    Their sockets close with 4403 on every process and the room gets ``member.removed``; the
+    participant tokens they hold stop working at once."""
+    session = await get_member_session(db, user, session_id)
+    leaving = user_id == user.id
+    if not leaving:
+        session = await get_hosted_session(db, user, session_id)
+    if user_id == session.owner_id:
+        raise forbidden("the session's creator cannot leave or be removed; end it instead")
+    membership = await db.get(Membership, (session_id, user_id))
+    if membership is None:
+        raise not_found("no such member")
+    gone = await db.get(User, user_id)
+    assert gone is not None
+    await db.delete(membership)
+    if not leaving:
+        db.add(SessionBan(session_id=session_id, user_id=user_id))
+    await db.commit()
+    # Joins read removals from the gate: written before the room hears of it.
+    await services.live.gates.remove_member(session_id, user_id)
+    removed = MemberRemovedEvent(user=UserRef(id=gone.id, name=gone.display_name), ts=now_iso())
+    await services.hub.publish(session_id, removed)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

@@ -35,6 +35,7 @@ TABLES = {
     "projected_events",
     "projection_cursors",
     "quiz_cards",
+    "session_bans",
 }
 
 
