@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,21 +40,32 @@ async def model() -> AsyncIterator[ScriptedOpenAI]:
 
 
 @pytest.fixture
-async def tutor_server(
+async def scripted_server(
     model: ScriptedOpenAI, make_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> Any:
+) -> Callable[..., Awaitable[Any]]:
+    """``scripted_server(**settings)``: a server whose tutor is the scripted model."""
     # The provider reads the OpenAI SDK's variables when the server starts.
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     monkeypatch.setenv("OPENAI_BASE_URL", model.base_url)
-    return await make_server(
-        tutor_provider="openai",
-        tutor_model="scripted",
-        tutor_max_retries=0,
-        tutor_first_token_timeout_s=5.0,
-        tutor_idle_timeout_s=5.0,
-        # One learner asks four questions in a row here.
-        tutor_ask_burst=5,
-    )
+
+    async def start(**overrides: Any) -> Any:
+        settings: dict[str, Any] = {
+            "tutor_provider": "openai",
+            "tutor_model": "scripted",
+            "tutor_max_retries": 0,
+            "tutor_first_token_timeout_s": 5.0,
+            "tutor_idle_timeout_s": 5.0,
+            # One learner asks four questions in a row here.
+            "tutor_ask_burst": 5,
+        }
+        return await make_server(**(settings | overrides))
+
+    return start
+
+
+@pytest.fixture
+async def tutor_server(scripted_server: Callable[..., Awaitable[Any]]) -> Any:
+    return await scripted_server()
 
 
 @dataclass
@@ -220,20 +231,11 @@ async def test_end_of_input_waits_for_the_answer_then_leaves(
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 async def test_an_answer_the_offline_model_finished_says_so(
     model: ScriptedOpenAI,
-    make_server: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    scripted_server: Callable[..., Awaitable[Any]],
     tmp_path: Path,
     unique: Callable[[str], str],
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setenv("OPENAI_BASE_URL", model.base_url)
-    server = await make_server(
-        tutor_provider="openai",
-        tutor_model="scripted",
-        tutor_max_retries=0,
-        tutor_fallback="local",
-        tutor_max_tokens=16,
-    )
+    server = await scripted_server(tutor_fallback="local", tutor_max_tokens=16)
     async with learner(server.base_url, unique("ada"), tmp_path / "ada.json") as ada:
         model.enqueue(Script(Text("A tree is a graph "), Drop()))
         piped = await ada.cli.run("chat", str(ada.session.id), stdin="? What is a tree?\n")
@@ -300,15 +302,12 @@ async def test_materials_added_and_removed_show_in_the_room(
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 async def test_a_quiz_answered_wrong_comes_back_with_review(
     model: ScriptedOpenAI,
-    make_server: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    scripted_server: Callable[..., Awaitable[Any]],
     tmp_path: Path,
     unique: Callable[[str], str],
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setenv("OPENAI_BASE_URL", model.base_url)
     # Review ahead two minutes: a card answered wrong is due again after one.
-    server = await make_server(tutor_provider="openai", tutor_model="scripted", review_ahead_s=120)
+    server = await scripted_server(review_ahead_s=120)
     async with learner(server.base_url, unique("ada"), tmp_path / "ada.json") as ada:
         model.enqueue(
             Script(ToolCallStep("pose_quiz", json.dumps(QUIZ), id="call_quiz"), Usage()),
