@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from protocol.sessions import SessionStatus
+from protocol.sessions import MemberRole, SessionStatus
+from server.db.errors import is_database_unavailable
 from server.db.models import Membership, StudySession
 
 
@@ -45,3 +47,21 @@ async def check_membership(db: AsyncSession, session_id: int, user_id: int) -> M
     if session.status == SessionStatus.ENDED:
         return MembershipCheck(Verdict.ENDED, session)
     return MembershipCheck(Verdict.MEMBER, session)
+
+
+async def is_host(
+    db_factory: async_sessionmaker[AsyncSession], session_id: int, user_id: int
+) -> bool:
+    """Whether ``user_id`` hosts ``session_id`` (a database outage answers no)."""
+    try:
+        async with db_factory() as db:
+            role = await db.scalar(
+                select(Membership.role).where(
+                    Membership.session_id == session_id, Membership.user_id == user_id
+                )
+            )
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            return False
+        raise
+    return role == MemberRole.HOST.value

@@ -269,7 +269,11 @@ class RoomConnection:
                 if refused is not None:
                     self._refuse(refused)
             case CancelFrame():
-                await self._services.tutor.cancel(self._session_id, frame.turn_id)
+                refused = await self._services.tutor.cancel(
+                    self._session_id, self._user, frame.turn_id
+                )
+                if refused is not None:
+                    self._refuse(refused)
             case AnswerFrame():
                 refused = await self._services.tutor.answer(self._session_id, self._user, frame)
                 if refused is not None:

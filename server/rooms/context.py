@@ -27,8 +27,9 @@ class TutorDesk(Protocol):
         """Queue a question; it is answered in ``seq`` order with the session's other asks."""
         ...
 
-    async def cancel(self, session_id: int, turn_id: str) -> None:
-        """Stop a turn, on whichever process runs it; an unknown turn is ignored."""
+    async def cancel(self, session_id: int, user: UserRef, turn_id: str) -> FrameError | None:
+        """Stop a turn, on whichever process runs it, if ``user`` asked it or hosts the
+        session (else ``not_allowed``); an unknown turn is ignored."""
         ...
 
     async def answer(self, session_id: int, user: UserRef, frame: AnswerFrame) -> FrameError | None:

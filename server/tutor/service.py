@@ -9,6 +9,7 @@ session's queue atomically with their room event, so they are answered in ``seq`
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from protocol.frames import AnswerFrame, AskFrame, FrameError
 from protocol.sessions import TutorMode
 from server.config import Settings
 from server.live.ports import LiveState
+from server.membership import is_host
 from server.metrics import Metrics
 from server.progress.cards import QuizCards
 from server.rooms.hub import Hub
@@ -31,6 +33,10 @@ from server.tutor.knowledge import MaterialSearch
 from server.tutor.provider import Provider
 from server.tutor.review import Reviewer
 from server.tutor.runner import TurnRunner
+
+# Room events searched back for the ask a cancel names; asks are answered long before this many
+# events pass (every streamed delta is one).
+_ASK_LOOKBACK = 2000
 
 
 class TutorService:
@@ -52,6 +58,7 @@ class TutorService:
         self.provider = provider
         self._fallback = fallback
         self._db = db
+        self._log = live.log
         self._hub = hub
         self._policy = AskPolicy(settings, live.limits, clock)
         self._grader = QuizGrader(live.tutor, hub, db)
@@ -99,9 +106,30 @@ class TutorService:
         self._runner.kick(session_id)
         return None
 
-    async def cancel(self, session_id: int, turn_id: str) -> None:
-        """Stop a turn, here or on whichever process runs it (or will run it)."""
+    async def cancel(self, session_id: int, user: UserRef, turn_id: str) -> FrameError | None:
+        """Stop a turn, here or on whichever process runs it (or will run it): the asker's
+        own, or anyone's for a host of the session."""
+        asker = await self._asker(session_id, turn_id)
+        if asker is None:
+            return None  # no such turn in the recent room: nothing to stop
+        if asker != user.id and not await is_host(self._db, session_id, user.id):
+            return FrameError(
+                ErrorCode.NOT_ALLOWED, "only the asker or a host can stop this answer"
+            )
         await self._runner.cancel(session_id, turn_id)
+        return None
+
+    async def _asker(self, session_id: int, turn_id: str) -> int | None:
+        """Who asked ``turn_id``, from the room's recent log (a turn waits at most that long)."""
+        window = await self._log.window(session_id)
+        start = max(0, window.head - _ASK_LOOKBACK)
+        for event in reversed(await self._log.read(session_id, start, _ASK_LOOKBACK)):
+            if f'"turn_id":"{turn_id}"' in event.data and '"type":"ask"' in event.data:
+                body = json.loads(event.data)
+                if body.get("type") == "ask" and body.get("turn_id") == turn_id:
+                    user_id = (body.get("user") or {}).get("id")
+                    return user_id if isinstance(user_id, int) else None
+        return None
 
     async def answer(self, session_id: int, user: UserRef, frame: AnswerFrame) -> FrameError | None:
         """Grade a quiz answer; a refusal is returned, not raised."""

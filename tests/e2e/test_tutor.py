@@ -122,7 +122,11 @@ async def test_cancel_stops_the_turn(model: Any, tutor_room: Any) -> None:
     asked = await ask(a, "Tell me everything")
     turn_id = asked["turn_id"]
     await b.until(lambda f: f.get("type") == "agent.delta")
+    # Only the asker or a host may stop it: b is neither (a is both).
     await b.send({"type": "cancel", "turn_id": turn_id})
+    refused = await b.until(lambda f: f.get("type") == "error")
+    assert refused["code"] == "not_allowed" and "asker or a host" in refused["message"]
+    await a.send({"type": "cancel", "turn_id": turn_id})
     done = await terminal(a, turn_id)
     assert done["type"] == "agent.done" and done["stopped"] is True
     events = turn_events(a, turn_id)
@@ -258,3 +262,19 @@ async def test_asking_too_fast_is_rate_limited(model: Any, tutor_room: Any) -> N
         await a.send({"type": "ask", "text": f"question {i}"})
     error = await a.until(lambda f: f.get("type") == "error")
     assert error["code"] == "rate_limited"
+
+
+async def test_a_host_may_stop_anyones_answer(model: Any, tutor_room: Any) -> None:
+    model.enqueue(Script.tokens("word " * 200, per_token_delay=0.02))
+    room = await tutor_room()
+    host, member = room.conns
+    asked = await ask(member, "Tell me everything")
+    await host.until(lambda f: f.get("type") == "agent.delta")
+    await host.send({"type": "cancel", "turn_id": asked["turn_id"]})
+    done = await terminal(member, asked["turn_id"])
+    assert done["stopped"] is True
+    # A turn nobody asked is nothing to stop, for anyone.
+    await member.send({"type": "cancel", "turn_id": "t-none"})
+    await member.send({"type": "ping"})
+    await member.until(lambda f: f.get("type") == "pong")
+    assert not [e for e in member.events if e.get("type") == "error"]

@@ -254,7 +254,8 @@ class RoomMachine(RuleBasedStateMachine):
         turns = sorted(self.order.turns())
         turn_id = turns[pick % len(turns)] if turns else "t-none"
         view.send(json.dumps({"type": "cancel", "turn_id": turn_id}))
-        assert set(self._errors(view.sync())) <= {"not_found"}
+        # Someone else's turn is stopped only by a host (the tests on cancelling say who).
+        assert set(self._errors(view.sync())) <= {"not_found", "not_allowed"}
 
     @rule(who=members)
     def typing(self, who: int) -> None:
