@@ -6,7 +6,9 @@ not committed is rolled back when the request ends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -74,17 +76,28 @@ async def get_access(settings: SettingsDep, services: ServicesDep, token: TokenD
         claims = decode_access_token(settings, token)
     except InvalidToken:
         raise unauthorized("Could not validate credentials") from None
-    if claims.token_id is not None:
-        try:
-            revoked = await services.live.revocations.revoked(claims.token_id)
-        except LiveStateUnavailable:
-            # Live state down: refusing every request would take REST down with it. A token
-            # logged out meanwhile works until live state is back (or it expires).
-            log.warning("token revocations unreadable: live state unavailable")
-            revoked = False
-        if revoked:
-            raise unauthorized("this token was logged out")
+    if claims.token_id is not None and await _revoked(services, claims.token_id):
+        raise unauthorized("this token was logged out")
     return claims
+
+
+# How long a request waits to learn whether its token was logged out. Live state that is down
+# or stalled must not take REST with it: past this, a logged-out token works until live state
+# answers again (or the token expires). See docs/guarantees.md.
+REVOCATION_CHECK_S = 0.25
+_unchecked_warned_at = [float("-inf")]
+
+
+async def _revoked(services: Services, token_id: str) -> bool:
+    try:
+        async with asyncio.timeout(REVOCATION_CHECK_S):
+            return await services.live.revocations.revoked(token_id)
+    except (LiveStateUnavailable, TimeoutError):
+        now = time.monotonic()
+        if now - _unchecked_warned_at[0] >= 10.0:  # one line per spell, not one per request
+            _unchecked_warned_at[0] = now
+            log.warning("token revocations unreadable: live state unavailable or slow")
+        return False
 
 
 AccessDep = Annotated[AccessClaims, Depends(get_access)]
