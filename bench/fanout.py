@@ -114,11 +114,11 @@ async def window(
         fleet.recorder.latencies = []
         sent0, skipped0, own0 = fleet.sent, fleet.skipped, own_cpu_seconds()
         await probe.refresh()
-        lag0, gc0 = await _loop_lag(probe), await _counters(probe)
+        seen0 = await _snapshot(probe)
         t0, cpu0, redis0, pg0 = probe.read()
         await asyncio.sleep(window_s)
         t1, cpu1, redis1, pg1 = probe.read()
-        lag1, gc1 = await _loop_lag(probe), await _counters(probe)
+        seen1 = await _snapshot(probe)
         samples = fleet.recorder.latencies
         sent1, skipped1, own1 = fleet.sent, fleet.skipped, own_cpu_seconds()
         closed = fleet.recorder.closed - closed0
@@ -148,10 +148,10 @@ async def window(
         "error_frames": errors,
         "latency": latency_summary_ms(samples),
     }
-    if lag0 is not None and lag1 is not None:
+    if seen0 is not None and seen1 is not None:
+        (counters0, lag0), (counters1, lag1) = seen0, seen1
         result["loop_lag"] = metrics.lag_summary(lag0, lag1)
-    if gc0 is not None and gc1 is not None:
-        result["gc_pauses"] = metrics.gc_summary(gc0, gc1)
+        result["gc_pauses"] = metrics.gc_summary(counters0, counters1)
     if redis0 is not None and redis1 is not None and delivered:
         result["redis_cpu_us_per_delivery"] = round((redis1 - redis0) * 1e6 / delivered, 2)
     if pg0 is not None and pg1 is not None and delivered:
@@ -161,16 +161,11 @@ async def window(
     return result
 
 
-async def _loop_lag(probe: Probe) -> dict[float, float] | None:
+async def _snapshot(probe: Probe) -> tuple[dict[str, float], dict[float, float]] | None:
+    """studyroom's counters and loop-lag buckets (the peers have no ``/metrics``)."""
     if probe.metrics_port is None:
         return None
-    return await metrics.loop_lag_buckets(probe.metrics_port)
-
-
-async def _counters(probe: Probe) -> dict[str, float] | None:
-    if probe.metrics_port is None:
-        return None
-    return await metrics.counters(probe.metrics_port)
+    return await metrics.snapshot(probe.metrics_port)
 
 
 async def shape_run(

@@ -25,7 +25,16 @@ async def _scrape(port: int) -> str:
 
 async def counters(port: int) -> dict[str, float]:
     """Every counter sample (``name{labels}`` → value) the server at ``port`` exposes."""
+    return _counters(await _scrape(port))
+
+
+async def snapshot(port: int) -> tuple[dict[str, float], dict[float, float]]:
+    """The counters and the loop-lag buckets, from one scrape."""
     text = await _scrape(port)
+    return _counters(text), _lag_buckets(text)
+
+
+def _counters(text: str) -> dict[str, float]:
     samples: dict[str, float] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
@@ -46,10 +55,10 @@ def added(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return dict(sorted(grown.items()))
 
 
-async def loop_lag_buckets(port: int) -> dict[float, float]:
+def _lag_buckets(text: str) -> dict[float, float]:
     """The event-loop lag histogram's cumulative buckets (upper bound in s → samples)."""
     buckets: dict[float, float] = {}
-    for line in (await _scrape(port)).splitlines():
+    for line in text.splitlines():
         if line.startswith(_LAG_BUCKET):
             bound, _, value = line[len(_LAG_BUCKET) :].partition('"} ')
             buckets[float(bound)] = float(value)

@@ -25,22 +25,35 @@ log = logging.getLogger(__name__)
 SESSIONS_TOLD = 200
 
 
-async def announce(
-    db: AsyncSession, hub: Hub, presence: Presence, topic_id: int, event: RoomEvent
-) -> None:
-    sessions = await db.scalars(
+async def active_sessions(db: AsyncSession, topic_id: int, limit: int | None = None) -> list[int]:
+    """The ids of the topic's sessions that have not ended, newest first."""
+    query = (
         select(StudySession.id)
         .where(
             StudySession.topic_id == topic_id,
             StudySession.status == SessionStatus.ACTIVE.value,
         )
         .order_by(StudySession.id.desc())
-        .limit(SESSIONS_TOLD)
     )
-    for session_id in sessions.all():
+    if limit is not None:
+        query = query.limit(limit)
+    return list(await db.scalars(query))
+
+
+async def tell_rooms(hub: Hub, presence: Presence, sessions: list[int], event: RoomEvent) -> None:
+    """Publish ``event`` to each of ``sessions`` that has members in its room."""
+    for session_id in sessions:
         try:
             if await presence.members(session_id):
                 await hub.publish(session_id, event)
         except LiveStateUnavailable:
-            log.warning("topic %s's rooms not told of %s: live state down", topic_id, event.type)
+            log.warning("%d rooms not told of %s: live state down", len(sessions), event.type)
             return
+
+
+async def announce(
+    db: AsyncSession, hub: Hub, presence: Presence, topic_id: int, event: RoomEvent
+) -> None:
+    """Tell the live rooms of the topic's newest active sessions."""
+    sessions = await active_sessions(db, topic_id, limit=SESSIONS_TOLD)
+    await tell_rooms(hub, presence, sessions, event)

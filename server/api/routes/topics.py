@@ -8,10 +8,8 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from protocol.events import TopicChangedEvent, now_iso
-from protocol.sessions import SessionStatus
 from server.api.deps import (
     CurrentUser,
     DbDep,
@@ -24,8 +22,9 @@ from server.api.deps import (
 )
 from server.api.schemas import PathId, TopicCreate, TopicPublic, TopicUpdate, error_responses
 from server.db.material_models import Material
-from server.db.models import StudySession, Topic
+from server.db.models import Topic
 from server.live.ports import LiveStateUnavailable
+from server.materials.announce import active_sessions, tell_rooms
 from server.materials.service import delete_material
 from server.materials.storage import BlobStore
 from server.services import Services
@@ -98,7 +97,7 @@ async def update_topic(
         topic.description = body.description or ""
     await db.commit()
     await db.refresh(topic)
-    sessions = await _active_sessions(db, topic.id)
+    sessions = await active_sessions(db, topic.id)
     await _tell_rooms(services, sessions, topic_payload(topic))
     return topic
 
@@ -115,7 +114,7 @@ async def delete_topic(
     bytes), goals, progress and quiz cards. Its sessions stay, with their transcript, and no
     topic; their rooms get ``topic.changed`` with ``topic: null``."""
     topic = await get_owned_topic(db, user, topic_id, OWNER_ONLY)
-    sessions = await _active_sessions(db, topic.id)
+    sessions = await active_sessions(db, topic.id)
     store = BlobStore(settings.data_dir)
     # One by one: each drops its file only when no other material still has those bytes.
     for material in list(await db.scalars(select(Material).where(Material.topic_id == topic.id))):
@@ -126,27 +125,18 @@ async def delete_topic(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-async def _active_sessions(db: AsyncSession, topic_id: int) -> list[int]:
-    rows = await db.scalars(
-        select(StudySession.id).where(
-            StudySession.topic_id == topic_id, StudySession.status == SessionStatus.ACTIVE.value
-        )
-    )
-    return list(rows)
-
-
 async def _tell_rooms(
     services: Services, sessions: list[int], topic: dict[str, object] | None
 ) -> None:
     """Joins read the topic from each session's gate: written before the room hears of it.
     With live state down the change stands; gates catch up when they expire."""
-    for session_id in sessions:
-        try:
+    try:
+        for session_id in sessions:
             await services.live.gates.set_topic(session_id, json.dumps(topic))
-            if await services.live.presence.members(session_id):
-                await services.hub.publish(session_id, TopicChangedEvent(topic=topic, ts=now_iso()))
-        except LiveStateUnavailable:
-            log.warning(
-                "rooms of %d sessions not told of a topic change: live state down", len(sessions)
-            )
-            return
+    except LiveStateUnavailable:
+        log.warning(
+            "gates of %d sessions not told of a topic change: live state down", len(sessions)
+        )
+        return
+    changed = TopicChangedEvent(topic=topic, ts=now_iso())
+    await tell_rooms(services.hub, services.live.presence, sessions, changed)
