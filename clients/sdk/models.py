@@ -40,6 +40,19 @@ class Session(Answer):
     join_code: str
     owner_id: int
     created_at: datetime | None = None
+    ended_at: datetime | None = None
+    tutor_mode: str = "socratic"  # a TutorMode: socratic, explain or off
+    locked: bool = False
+
+
+class Member(Answer):
+    """A member of a session, as ``GET /api/sessions/{id}`` lists them."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str = "member"  # a MemberRole: host or member
+    joined_at: datetime | None = None
 
 
 class ConnectionDetails(Answer):
@@ -79,6 +92,7 @@ class Goal(Answer):
     due_date: date | None = None
     progress: float
     value: float | None = None
+    since: datetime | None = None  # progress counts activity from here on
 
 
 class ConceptProgress(Answer):

@@ -17,6 +17,7 @@ from clients.sdk.models import (
     Goal,
     HistoryBucket,
     Material,
+    Member,
     Metric,
     ReviewSchedule,
     SearchHit,
@@ -97,6 +98,12 @@ class StudyroomClient:
         body = {"password": new_password, "current_password": current_password}
         return User.model_validate(await self._call("PATCH", "/api/users/me", json=body))
 
+    async def delete_account(self, password: str) -> None:
+        """Delete your account for good: your topics, materials, goals and progress go; what
+        you said in other people's sessions stays, shown as a deleted user."""
+        await self._call("DELETE", "/api/users/me", json={"password": password})
+        self.token = None
+
     async def export(self) -> dict[str, Any]:
         """Everything the server stores about you, as one JSON document."""
         answer: dict[str, Any] = await self._call("GET", "/api/users/me/export")
@@ -170,6 +177,48 @@ class StudyroomClient:
             "PUT", f"/api/sessions/{session_id}/topic", json={"topic_id": topic_id}
         )
         return Session.model_validate(answer)
+
+    async def update_session(
+        self,
+        session_id: int,
+        *,
+        title: str | None = None,
+        tutor_mode: Literal["socratic", "explain", "off"] | None = None,
+        locked: bool | None = None,
+    ) -> Session:
+        """Hosts: rename the session, set how the tutor teaches, or lock it against new joins."""
+        wanted = {"title": title, "tutor_mode": tutor_mode, "locked": locked}
+        body = {k: v for k, v in wanted.items() if v is not None}
+        answer = await self._call("PATCH", f"/api/sessions/{session_id}", json=body)
+        return Session.model_validate(answer)
+
+    async def members(self, session_id: int) -> list[Member]:
+        """The session's members in joining order, with their roles."""
+        answer = await self._call("GET", f"/api/sessions/{session_id}")
+        return [Member.model_validate(m) for m in answer["members"]]
+
+    async def set_role(
+        self, session_id: int, user_id: int, role: Literal["host", "member"]
+    ) -> Member:
+        """Hosts: make a member a host, or a host a member again."""
+        answer = await self._call(
+            "PUT", f"/api/sessions/{session_id}/members/{user_id}", json={"role": role}
+        )
+        return Member.model_validate(answer)
+
+    async def remove_member(self, session_id: int, user_id: int) -> None:
+        """Hosts: remove a member, who may not join again; their sockets close with 4403."""
+        await self._call("DELETE", f"/api/sessions/{session_id}/members/{user_id}")
+
+    async def leave(self, session_id: int) -> None:
+        """Leave a session (you may rejoin with its code)."""
+        me = await self.me()
+        await self.remove_member(session_id, me.id)
+
+    async def rotate_join_code(self, session_id: int) -> str:
+        """Hosts: a new join code; the old one stops working at once."""
+        answer = await self._call("POST", f"/api/sessions/{session_id}/join-code")
+        return str(answer["join_code"])
 
     async def end_session(self, session_id: int) -> Session:
         return Session.model_validate(await self._call("POST", f"/api/sessions/{session_id}/end"))
@@ -270,7 +319,9 @@ class StudyroomClient:
         metric: Metric,
         target: float,
         due_date: date | None = None,
+        since: datetime | None = None,
     ) -> Goal:
+        """A goal counting your activity on the topic from ``since`` (default: now) on."""
         body: dict[str, Any] = {
             "topic_id": topic_id,
             "title": title,
@@ -279,6 +330,8 @@ class StudyroomClient:
         }
         if due_date is not None:
             body["due_date"] = due_date.isoformat()
+        if since is not None:
+            body["since"] = since.isoformat()
         return Goal.model_validate(await self._call("POST", "/api/goals", json=body))
 
     async def goals(self, topic_id: int | None = None) -> list[Goal]:
@@ -294,6 +347,7 @@ class StudyroomClient:
         title: str | None = None,
         target: float | None = None,
         due_date: date | None = None,
+        since: datetime | None = None,
     ) -> Goal:
         body: dict[str, Any] = {}
         if title is not None:
@@ -302,6 +356,8 @@ class StudyroomClient:
             body["target"] = target
         if due_date is not None:
             body["due_date"] = due_date.isoformat()
+        if since is not None:
+            body["since"] = since.isoformat()
         return Goal.model_validate(await self._call("PATCH", f"/api/goals/{goal_id}", json=body))
 
     async def delete_goal(self, goal_id: int) -> None:

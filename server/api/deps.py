@@ -104,11 +104,12 @@ AccessDep = Annotated[AccessClaims, Depends(get_access)]
 
 
 async def get_current_user(db: DbDep, claims: AccessDep) -> User:
-    """The user of a valid access token; 401 when it is missing, invalid or expired."""
+    """The user of a valid access token; 401 when it is missing, invalid, expired, revoked, or
+    its account was deleted."""
     user_id = claims.user_id
     user = await db.get(User, user_id)
-    if user is None:
-        # A valid signature for a user that no longer exists.
+    if user is None or user.deleted_at is not None:
+        # A valid signature for a user that no longer exists (or deleted their account).
         raise unauthorized("Could not validate credentials")
     return user
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from server.api.schemas import Id
 
@@ -19,6 +26,27 @@ Metric = Literal["study_minutes", "questions_asked", "quiz_accuracy", "concepts_
 ACCURACY_METRIC = "quiz_accuracy"
 ACCURACY_TARGET_ERROR = "a quiz_accuracy target is a fraction: more than 0, at most 1"
 TARGET_HELP = "More than 0; for quiz_accuracy at most 1."
+SINCE_HELP = (
+    "Count activity from this moment on (ISO 8601; without a zone, UTC). Defaults to when the "
+    "goal is set; may be earlier (e.g. the start of the week), not later than now."
+)
+SINCE_FUTURE_ERROR = "since cannot be in the future"
+
+
+def _past_or_now(since: datetime | None) -> datetime | None:
+    """``since`` in UTC, refused when it lies ahead (a goal counting nothing yet)."""
+    if since is None:
+        return None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    since = since.astimezone(UTC)
+    # A minute's slack for clocks of clients that are a little ahead.
+    if since > datetime.now(UTC) + timedelta(minutes=1):
+        raise ValueError(SINCE_FUTURE_ERROR)
+    return since
+
+
+Since = Annotated[datetime | None, AfterValidator(_past_or_now)]
 
 
 class GoalCreate(BaseModel):
@@ -27,6 +55,7 @@ class GoalCreate(BaseModel):
     metric: Metric
     target: float = Field(gt=0, allow_inf_nan=False, description=TARGET_HELP)
     due_date: date | None = None
+    since: Since = Field(default=None, description=SINCE_HELP)
 
     @model_validator(mode="after")
     def _accuracy_is_a_fraction(self) -> Self:
@@ -43,10 +72,11 @@ class GoalUpdate(BaseModel):
     title: GoalTitle | None = None
     target: float | None = Field(default=None, gt=0, allow_inf_nan=False, description=TARGET_HELP)
     due_date: date | None = None
+    since: Since = Field(default=None, description=SINCE_HELP)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> Self:
-        for name in ("title", "target"):
+        for name in ("title", "target", "since"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -61,7 +91,8 @@ class GoalPublic(BaseModel):
     due_date: date | None
     progress: float = Field(ge=0, le=1, description="min(1, value / target).")
     value: float = Field(description="The metric as measured now.")
-    created_at: datetime = Field(description="Progress counts activity from this moment on.")
+    created_at: datetime = Field(description="When the goal was set.")
+    since: datetime = Field(description="Progress counts activity from this moment on.")
 
 
 class ConceptPublic(BaseModel):

@@ -82,6 +82,14 @@ class UserUpdate(BaseModel):
     current_password: str | None = Field(default=None, max_length=256)
 
 
+class AccountDeletion(BaseModel):
+    """The account's password, asked again: a stolen token alone cannot delete an account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(max_length=256)
+
+
 class UserPublic(_Row):
     id: int
     username: str

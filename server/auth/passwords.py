@@ -19,16 +19,20 @@ _hasher = PasswordHasher()
 _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="password-hash")
 
 
+# What the hash checked for a missing user is made of; no account can have it.
+DUMMY_PASSWORD = "no user has this password; it only spends the time a check takes"  # noqa: S105
+
+
 @functools.cache
 def _dummy_hash() -> str:
-    return _hasher.hash("no user has this password; it only spends the time a check takes")
+    return _hasher.hash(DUMMY_PASSWORD)
 
 
 def _verify(password: str, password_hash: str | None) -> bool:
+    # An empty hash (a deleted account's) matches nothing, like a missing user: not even the
+    # dummy's own password.
     try:
-        return (
-            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
-        )
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -35,8 +35,9 @@ class Goal(Base):
     metric: Mapped[str] = mapped_column(String(32))
     target: Mapped[float] = mapped_column(Float)
     due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
-    # Progress counts what happened from this moment on.
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Progress counts what happened from this moment on: by default when the goal was set.
+    since: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ConceptProgress(Base):

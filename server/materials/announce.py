@@ -1,22 +1,24 @@
-"""Telling the live rooms of a topic's sessions that its materials changed.
+"""Telling the live rooms of a topic's sessions that its materials or the topic itself changed.
 
 After the change is committed, each active session on the topic with members in its room
-gets ``material.added`` or ``material.removed``, so every member's list follows at once.
+gets ``material.added``, ``material.removed`` or ``topic.changed``, so every member's view
+follows at once.
 Rooms nobody is in are skipped (whoever joins later reads the list), and so is live state that
 is down: the change itself stands, only the notice is lost.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from protocol.events import RoomEvent
+from protocol.events import RoomEvent, TopicChangedEvent, now_iso
 from protocol.sessions import SessionStatus
 from server.db.models import StudySession
-from server.live.ports import LiveStateUnavailable, Presence
+from server.live.ports import LiveState, LiveStateUnavailable, Presence
 from server.rooms.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -57,3 +59,20 @@ async def announce(
     """Tell the live rooms of the topic's newest active sessions."""
     sessions = await active_sessions(db, topic_id, limit=SESSIONS_TOLD)
     await tell_rooms(hub, presence, sessions, event)
+
+
+async def tell_topic_changed(
+    hub: Hub, live: LiveState, sessions: list[int], topic: dict[str, object] | None
+) -> None:
+    """The sessions' topic was changed (or deleted: ``None``), committed. Joins read the topic
+    from each session's gate, so the gates are written before the rooms hear of it. With live
+    state down the change stands; gates catch up when they expire."""
+    try:
+        for session_id in sessions:
+            await live.gates.set_topic(session_id, json.dumps(topic))
+    except LiveStateUnavailable:
+        log.warning(
+            "gates of %d sessions not told of a topic change: live state down", len(sessions)
+        )
+        return
+    await tell_rooms(hub, live.presence, sessions, TopicChangedEvent(topic=topic, ts=now_iso()))

@@ -1,6 +1,7 @@
 """How far a study goal has come, computed from history each time it is read.
 
-A goal counts its owner's activity in the sessions on its topic since the goal was created:
+A goal counts its owner's activity in the sessions on its topic from its ``since`` on (when
+the goal was set, unless its owner chose an earlier moment, e.g. the start of the week):
 
 * ``study_minutes``: minutes present in those rooms (see :mod:`server.progress.presence`);
 * ``questions_asked``: their ``ask`` events;
@@ -71,7 +72,7 @@ async def _questions(db: AsyncSession, goal: Goal) -> float:
         .where(
             _in_topic_sessions(goal),
             TranscriptEvent.type == "ask",
-            TranscriptEvent.created_at >= goal.created_at,
+            TranscriptEvent.created_at >= goal.since,
         )
     )
     return float(asked or 0)
@@ -87,7 +88,7 @@ async def _accuracy(db: AsyncSession, goal: Goal) -> float:
             .where(
                 _in_topic_sessions(goal),
                 TranscriptEvent.type == "quiz.result",
-                TranscriptEvent.created_at >= goal.created_at,
+                TranscriptEvent.created_at >= goal.since,
             )
         )
     ).one()
@@ -96,8 +97,8 @@ async def _accuracy(db: AsyncSession, goal: Goal) -> float:
 
 
 async def _study_minutes(db: AsyncSession, goal: Goal, now: datetime) -> float:
-    # Every presence mark of sessions still open when the goal was made: a join from before
-    # then counts from the goal's creation on.
+    # Every presence mark of sessions still open at the goal's start: a join from before then
+    # counts from the start on.
     rows = await db.execute(
         select(
             TranscriptEvent.session_id,
@@ -111,12 +112,12 @@ async def _study_minutes(db: AsyncSession, goal: Goal, now: datetime) -> float:
         .where(
             _in_topic_sessions(goal),
             TranscriptEvent.type == "presence",
-            (StudySession.ended_at.is_(None)) | (StudySession.ended_at >= goal.created_at),
+            (StudySession.ended_at.is_(None)) | (StudySession.ended_at >= goal.since),
         )
         .order_by(TranscriptEvent.session_id, TranscriptEvent.seq)
     )
     marks = (PresenceMark(*row) for row in rows)
-    return seconds_present(marks, goal.created_at, now) / 60
+    return seconds_present(marks, goal.since, now) / 60
 
 
 async def _mastered(db: AsyncSession, goal: Goal) -> float:

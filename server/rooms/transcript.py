@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.config import Settings
 from server.db.errors import is_database_unavailable
-from server.db.models import TranscriptEvent
+from server.db.models import TranscriptEvent, User
+from server.deleted_users import anonymised
 from server.live.ports import LiveStateUnavailable, OutboxItem, TranscriptOutbox
 from server.metrics import Metrics
 
@@ -62,6 +63,7 @@ class TranscriptStore:
         """Store events; ones already stored are skipped. Raises on database errors."""
         rows = [_row(item) for item in items]
         async with self._db() as db:
+            await _rename_deleted_users(db, rows)
             dialect = db.get_bind().dialect.name
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
             statement = insert(TranscriptEvent).on_conflict_do_nothing(
@@ -69,6 +71,20 @@ class TranscriptStore:
             )
             await db.execute(statement, rows)
             await db.commit()
+
+
+async def _rename_deleted_users(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Events of an account deleted while they waited in the outbox are stored as the deletion
+    left the rest of its words: under :data:`DELETED_NAME`. One primary-key lookup a batch."""
+    authors = {row["user_id"] for row in rows if row["user_id"] is not None}
+    if not authors:
+        return
+    deleted = set(
+        await db.scalars(select(User.id).where(User.id.in_(authors), User.deleted_at.isnot(None)))
+    )
+    for row in rows:
+        if row["user_id"] in deleted:
+            row["body"] = anonymised(row["body"])
 
 
 def _row(item: OutboxItem) -> dict[str, Any]:

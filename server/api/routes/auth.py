@@ -29,7 +29,11 @@ async def issue_token(
     """OAuth2 password flow: form fields ``username`` and ``password``."""
     # No stored username holds NUL (see Username); PostgreSQL would refuse to even compare it.
     username = form.username if "\x00" not in form.username else None
-    user = await db.scalar(select(User).where(User.username == username)) if username else None
+    user = (
+        await db.scalar(select(User).where(User.username == username, User.deleted_at.is_(None)))
+        if username
+        else None
+    )
     # Checked even for an unknown user, against a dummy hash: both failures take equally long.
     matches = await verify_password(form.password, user.password_hash if user else None)
     if user is None or not matches:

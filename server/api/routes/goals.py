@@ -43,6 +43,7 @@ async def _public(db: AsyncSession, goal: Goal) -> GoalPublic:
         progress=progress_of(value, goal.target),
         value=value,
         created_at=goal.created_at,
+        since=goal.since,
     )
 
 
@@ -60,8 +61,10 @@ async def _own_goal(db: AsyncSession, user: User, goal_id: int) -> Goal:
     responses=error_responses(401, (404, "The topic is not visible to the caller.")),
 )
 async def create_goal(body: GoalCreate, user: CurrentUser, db: DbDep) -> GoalPublic:
-    """Set a goal on a topic the caller can see; it counts activity from now on."""
+    """Set a goal on a topic the caller can see; it counts activity from ``since`` (default:
+    now) on."""
     await get_visible_topic(db, user, body.topic_id)
+    now = utcnow()
     goal = Goal(
         user_id=user.id,
         topic_id=body.topic_id,
@@ -69,7 +72,8 @@ async def create_goal(body: GoalCreate, user: CurrentUser, db: DbDep) -> GoalPub
         metric=body.metric,
         target=body.target,
         due_date=body.due_date,
-        created_at=utcnow(),
+        created_at=now,
+        since=body.since or now,
     )
     db.add(goal)
     await db.commit()
@@ -100,7 +104,7 @@ async def read_goal(goal_id: PathId, user: CurrentUser, db: DbDep) -> GoalPublic
 async def update_goal(
     goal_id: PathId, body: GoalUpdate, user: CurrentUser, db: DbDep
 ) -> GoalPublic:
-    """Change the title, target or due date; fields left out stay as they are."""
+    """Change the title, target, due date or ``since``; fields left out stay as they are."""
     goal = await _own_goal(db, user, goal_id)
     changes = body.model_dump(exclude_unset=True)
     target = changes.get("target")

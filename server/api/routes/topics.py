@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
-from protocol.events import TopicChangedEvent, now_iso
 from server.api.deps import (
     CurrentUser,
     DbDep,
@@ -23,11 +21,9 @@ from server.api.deps import (
 from server.api.schemas import PathId, TopicCreate, TopicPublic, TopicUpdate, error_responses
 from server.db.material_models import Material
 from server.db.models import Topic
-from server.live.ports import LiveStateUnavailable
-from server.materials.announce import active_sessions, tell_rooms
+from server.materials.announce import active_sessions, tell_topic_changed
 from server.materials.service import delete_material
 from server.materials.storage import BlobStore
-from server.services import Services
 from server.topics import topic_payload
 
 log = logging.getLogger(__name__)
@@ -98,7 +94,7 @@ async def update_topic(
     await db.commit()
     await db.refresh(topic)
     sessions = await active_sessions(db, topic.id)
-    await _tell_rooms(services, sessions, topic_payload(topic))
+    await tell_topic_changed(services.hub, services.live, sessions, topic_payload(topic))
     return topic
 
 
@@ -121,22 +117,5 @@ async def delete_topic(
         await delete_material(db, store, material)
     await db.delete(await db.get(Topic, topic_id))
     await db.commit()
-    await _tell_rooms(services, sessions, None)
+    await tell_topic_changed(services.hub, services.live, sessions, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-async def _tell_rooms(
-    services: Services, sessions: list[int], topic: dict[str, object] | None
-) -> None:
-    """Joins read the topic from each session's gate: written before the room hears of it.
-    With live state down the change stands; gates catch up when they expire."""
-    try:
-        for session_id in sessions:
-            await services.live.gates.set_topic(session_id, json.dumps(topic))
-    except LiveStateUnavailable:
-        log.warning(
-            "gates of %d sessions not told of a topic change: live state down", len(sessions)
-        )
-        return
-    changed = TopicChangedEvent(topic=topic, ts=now_iso())
-    await tell_rooms(services.hub, services.live.presence, sessions, changed)

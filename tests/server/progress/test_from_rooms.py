@@ -46,6 +46,44 @@ async def test_questions_count_the_callers_asks_on_the_topic_since_the_goal(stud
     assert peer_goal["progress"] == 0, "counted from the goal's creation on"
 
 
+async def test_a_goal_since_an_earlier_moment_counts_what_came_before_it(
+    study: RoomKit,
+) -> None:
+    me = await study.person("asker")
+    session = await study.session(me)
+    room = await study.connect(me, session)
+    started = datetime.now(UTC)
+    await room.ask("First?")
+    last = await room.ask("Second?")
+    await persisted(study, me, session, lambda e: e["seq"] == last["seq"])
+    fresh = await study.goal(me, session["topic_id"], "questions_asked", 5)
+    assert fresh["value"] == 0 and fresh["since"] == fresh["created_at"]
+    made = await study.http.post(
+        "/api/goals",
+        json={
+            "topic_id": session["topic_id"],
+            "title": "Five this session",
+            "metric": "questions_asked",
+            "target": 5,
+            "since": started.isoformat(),
+        },
+        headers=me.auth,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["value"] == 2 and made.json()["progress"] == 0.4
+    # Moving the fresh goal's start back makes it count the same two.
+    moved = await study.http.patch(
+        f"/api/goals/{fresh['id']}", json={"since": started.isoformat()}, headers=me.auth
+    )
+    assert moved.status_code == 200 and moved.json()["value"] == 2
+    # A start ahead of now would count nothing yet: refused.
+    ahead = await study.http.patch(
+        f"/api/goals/{fresh['id']}", json={"since": "2999-01-01T00:00:00Z"}, headers=me.auth
+    )
+    assert ahead.status_code == 422
+    assert (await study.read_goal(me, fresh["id"]))["value"] == 2
+
+
 async def test_study_minutes_count_time_present_in_the_room(study: RoomKit) -> None:
     me = await study.person()
     topic = await study.topic(me)

@@ -7,14 +7,16 @@ database of each backend; only the database link is cut, by a TCP relay in front
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from protocol.events import (
@@ -256,6 +258,38 @@ async def test_a_refused_event_does_not_hold_back_the_rest_of_its_batch(rig: Rig
     assert await stored_seqs(rig.db, gone) == []
     # Dropped for good, not retried: the outbox is empty.
     assert await writer.flush_once(wait_s=0.05) == 0
+
+
+async def test_events_of_an_account_deleted_while_they_waited_are_stored_nameless(
+    rig: Rig,
+) -> None:
+    room = rig.room
+    writer = rig.writer(start=False, transcript_batch_max=10)
+    await room.chats(1, tag="before")
+    async with rig.db() as s:
+        stranger = User(username=uuid.uuid4().hex[:12], display_name="Bob", password_hash="-")
+        s.add(stranger)
+        await s.commit()
+        bob = UserRef(id=stranger.id, name="Bob")
+    await room.publish(ChatEvent(message_id="b", user=bob, text="bob stays", ts=now_iso()))
+    # Ada deletes her account while her words are still in the outbox.
+    async with rig.db() as s:
+        await s.execute(
+            update(User).where(User.id == room.user.id).values(deleted_at=datetime.now(UTC))
+        )
+        await s.commit()
+
+    assert await writer.flush_once(wait_s=1.0) == 2
+    rows = [json.loads(row.body) for row in await stored(rig.db, room.session_id)]
+    assert [(r["text"], r["user"]["name"]) for r in rows] == [
+        ("before0", "deleted user"),
+        ("bob stays", "Bob"),
+    ]
+    # Only the name changed: the frame is the one members saw, seq first.
+    assert rows[0] == {
+        **json.loads(room.logged[0].data),
+        "user": {"id": room.user.id, "name": "deleted user"},
+    }
 
 
 async def test_close_writes_what_is_waiting(rig: Rig) -> None:
