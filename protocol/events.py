@@ -173,6 +173,14 @@ class MemberRemovedEvent(RoomEvent):
     user: UserRef
 
 
+class MemberRoleEvent(RoomEvent):
+    """A host made ``user`` a host, or a plain member again; what they may do changes at once."""
+
+    type: Literal["member.role"] = "member.role"
+    user: UserRef
+    role: Literal["host", "member"]
+
+
 class MaterialAddedEvent(RoomEvent):
     """A file was added to the session's topic; ``material`` is as REST shows it."""
 
@@ -201,6 +209,7 @@ AnyRoomEvent = Annotated[
     | SessionEndedEvent
     | SessionUpdatedEvent
     | MemberRemovedEvent
+    | MemberRoleEvent
     | MaterialAddedEvent
     | MaterialRemovedEvent,
     Field(discriminator="type"),

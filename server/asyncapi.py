@@ -51,6 +51,7 @@ ROOM_EVENT_TYPES = (
     "session.ended",
     "session.updated",
     "member.removed",
+    "member.role",
     "material.added",
     "material.removed",
 )

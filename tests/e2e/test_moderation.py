@@ -56,3 +56,32 @@ async def test_a_member_who_leaves_may_rejoin(kit: Any) -> None:
     assert rejoin.status_code == 200
     back = await kit.connect(carol, session)
     assert back.welcome["type"] == "welcome"
+
+
+async def test_the_room_hears_a_new_host_and_a_new_join_code(kit: Any) -> None:
+    host, bob = await kit.person("host"), await kit.person("bob")
+    session = await kit.session(host, bob)
+    h, b = await kit.connect(host, session), await kit.connect(bob, session)
+    role_path = f"/api/sessions/{session['id']}/members/{bob.id}"
+
+    r = await kit.http.put(role_path, json={"role": "host"}, headers=host.auth)
+    assert r.status_code == 200
+    for conn in (h, b):
+        promoted = await conn.until(lambda f: f.get("type") == "member.role")
+        assert (promoted["user"]["id"], promoted["role"]) == (bob.id, "host")
+
+    # Bob, a host now, rotates the code; everyone in the room is told the new one.
+    rotated = await kit.http.post(f"/api/sessions/{session['id']}/join-code", headers=bob.auth)
+    assert rotated.status_code == 200
+    code = rotated.json()["join_code"]
+    assert code != session["join_code"]
+    for conn in (h, b):
+        updated = await conn.until(lambda f: f.get("type") == "session.updated")
+        assert updated["session"]["join_code"] == code
+
+    r = await kit.http.put(role_path, json={"role": "member"}, headers=host.auth)
+    assert r.status_code == 200
+    demoted = await b.until(lambda f: f.get("type") == "member.role")
+    assert demoted["role"] == "member"
+    refused = await kit.http.post(f"/api/sessions/{session['id']}/join-code", headers=bob.auth)
+    assert refused.status_code == 403

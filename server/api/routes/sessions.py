@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from protocol.events import (
     MemberRemovedEvent,
+    MemberRoleEvent,
     SessionEndedEvent,
     SessionUpdatedEvent,
     TopicChangedEvent,
@@ -275,9 +276,15 @@ async def update_session(
     responses=error_responses(401, (403, HOSTS_ONLY), 404, 422),
 )
 async def set_member_role(
-    session_id: PathId, user_id: PathId, body: MemberRoleUpdate, user: CurrentUser, db: DbDep
+    session_id: PathId,
+    user_id: PathId,
+    body: MemberRoleUpdate,
+    user: CurrentUser,
+    db: DbDep,
+    services: ServicesDep,
 ) -> MemberPublic:
-    """Hosts: make a member a host, or a host a member again. The creator stays a host."""
+    """Hosts: make a member a host, or a host a member again. The creator stays a host.
+    The room gets ``member.role``, so every page shows (or hides) a host's controls at once."""
     session = await get_hosted_session(db, user, session_id)
     membership = await db.get(Membership, (session_id, user_id))
     if membership is None:
@@ -288,6 +295,12 @@ async def set_member_role(
     await db.commit()
     member = await db.get(User, user_id)
     assert member is not None
+    changed = MemberRoleEvent(
+        user=UserRef(id=member.id, name=member.display_name),
+        role="host" if body.role is MemberRole.HOST else "member",
+        ts=now_iso(),
+    )
+    await services.hub.publish(session_id, changed)
     return MemberPublic(
         id=member.id,
         username=member.username,
@@ -335,8 +348,11 @@ async def remove_member(
     response_model=JoinCode,
     responses=error_responses(401, (403, HOSTS_ONLY), 404, (409, SESSION_ENDED)),
 )
-async def rotate_join_code(session_id: PathId, user: CurrentUser, db: DbDep) -> JoinCode:
-    """Hosts: a new join code (a leaked one stops working at once); members stay members."""
+async def rotate_join_code(
+    session_id: PathId, user: CurrentUser, db: DbDep, services: ServicesDep
+) -> JoinCode:
+    """Hosts: a new join code (a leaked one stops working at once); members stay members.
+    The room gets ``session.updated`` with the new code."""
     session = await get_hosted_session(db, user, session_id)
     if session.status == SessionStatus.ENDED:
         raise session_ended()
@@ -348,6 +364,9 @@ async def rotate_join_code(session_id: PathId, user: CurrentUser, db: DbDep) -> 
             await db.rollback()
             session = await get_hosted_session(db, user, session_id)
             continue
+        await db.refresh(session)
+        shown = SessionPublic.model_validate(session).model_dump(mode="json")
+        await services.hub.publish(session.id, SessionUpdatedEvent(session=shown, ts=now_iso()))
         return JoinCode(join_code=session.join_code)
     raise RuntimeError("no free join code found")
 
