@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from protocol import PROTOCOL_VERSION
 from server.api.errors import install_error_handlers
+from server.api.exact_bounds import publish_exact_bounds
 from server.api.middleware import AllowedMethods, BodyLimit, MetricsMiddleware
 from server.api.routes import auth, connection, health, sessions, topics, users
 from server.api.routes.goals import router as goals_router
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimit, max_bytes=settings.request_max_bytes, exempt=(("POST", UPLOAD_PATH),)
     )
     install_error_handlers(app)
+    publish_exact_bounds(app)
     for module in (users, auth, topics, sessions, connection, health):
         app.include_router(module.router)
     app.include_router(reports_router)

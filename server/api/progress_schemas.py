@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -46,7 +47,15 @@ def _past_or_now(since: datetime | None) -> datetime | None:
     return since
 
 
-Since = Annotated[datetime | None, AfterValidator(_past_or_now)]
+def _written(value: object) -> object:
+    # Lax parsing would read a number as seconds since 1970; the document says a string.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("give a date as an ISO 8601 string, not a number")
+    return value
+
+
+WrittenDate = Annotated[date | None, BeforeValidator(_written)]
+Since = Annotated[datetime | None, BeforeValidator(_written), AfterValidator(_past_or_now)]
 
 
 class GoalCreate(BaseModel):
@@ -54,7 +63,7 @@ class GoalCreate(BaseModel):
     title: GoalTitle
     metric: Metric
     target: float = Field(gt=0, allow_inf_nan=False, description=TARGET_HELP)
-    due_date: date | None = None
+    due_date: WrittenDate = None
     since: Since = Field(default=None, description=SINCE_HELP)
 
     @model_validator(mode="after")
@@ -71,7 +80,7 @@ class GoalUpdate(BaseModel):
 
     title: GoalTitle | None = None
     target: float | None = Field(default=None, gt=0, allow_inf_nan=False, description=TARGET_HELP)
-    due_date: date | None = None
+    due_date: WrittenDate = None
     since: Since = Field(default=None, description=SINCE_HELP)
 
     @model_validator(mode="after")
