@@ -20,11 +20,14 @@ from protocol.events import (
     ChatEvent,
     MaterialAddedEvent,
     MaterialRemovedEvent,
+    MemberRemovedEvent,
+    MemberRoleEvent,
     PresenceEvent,
     ProgressEvent,
     QuizEvent,
     QuizResultEvent,
     SessionEndedEvent,
+    SessionUpdatedEvent,
     TopicChangedEvent,
     UserRef,
 )
@@ -168,6 +171,15 @@ class Printer:
                 self.notice(f"the topic is now: {title}" if title else "the topic was removed")
             case SessionEndedEvent():
                 self.notice("the session has ended")
+            case SessionUpdatedEvent(session=session):
+                self.notice(settings_text(session))
+            case MemberRoleEvent(user=user, role=role):
+                now = "now a host" if role == "host" else "no longer a host"
+                self.view.line(Text.assemble(self._who(user), (f" is {now}", "dim")))
+            case MemberRemovedEvent(user=user) if not self.state.is_me(user):
+                self.view.line(
+                    Text.assemble(self._who(user), (" is no longer in the session", "dim"))
+                )
             case _:
                 pass
 
@@ -207,3 +219,12 @@ class Printer:
         if open_now:
             block.append("\n  answer with /answer N", style="dim")
         self.view.line(block)
+
+
+def settings_text(session: dict[str, object]) -> str:
+    """``session: “Folds” · tutor socratic · open to join``, as ``session.updated`` shows it."""
+    tutor = session.get("tutor_mode") or "socratic"
+    lock = "locked: no new joins" if session.get("locked") else "open to join"
+    code = session.get("join_code")
+    join = f" · join code {code}" if code else ""
+    return f"session: “{session.get('title')}” · tutor {tutor} · {lock}{join}"

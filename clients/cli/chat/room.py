@@ -7,14 +7,18 @@ frames. The room (the SDK's) reconnects by itself; this only says so.
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from rich.text import Text
+
 from clients.cli.chat import commands
 from clients.cli.chat.printer import Printer
+from clients.cli.chat.screen import ConsoleTerminal, Screen, console_renderer
 from clients.cli.chat.state import RoomState
-from clients.cli.chat.stdin import StdinLines
+from clients.cli.chat.stdin import KeyboardLines, Lines, StdinLines
 from clients.cli.chat.views import LiveView, PlainView, View
 from clients.cli.runtime import fail, room_closed_message, signed_in_client, stdout
 from clients.sdk import Delivery, Room, RoomClosed
@@ -31,6 +35,7 @@ CONNECTION_CHECK_S = 0.25
 HISTORY_SCAN_FACTOR = 4
 # After my quiz answer, how long the server may take to record it before its schedule is asked.
 REVIEW_SETTLE_S = 1.5
+PROMPT = "> "
 HISTORY_TYPES = frozenset({"chat", "ask", "agent.done", "agent.error", "quiz", "quiz.result"})
 
 
@@ -61,11 +66,38 @@ async def chat(session_id: int | None, plain: bool, history: int) -> int:
         if session.status != SessionStatus.ACTIVE:
             fail(f"session {session.id} has ended")
         console = stdout()
-        view: View = PlainView(console) if plain or not console.is_terminal else LiveView(console)
+        view: View
+        typing_here = False
+        if plain or not console.is_terminal:
+            view = PlainView(console)
+        else:
+            typing_here = sys.stdin.isatty()
+            screen = Screen(
+                ConsoleTerminal(console),
+                console_renderer(console),
+                prompt=PROMPT if typing_here else None,
+            )
+            view = LiveView(console, screen)
+
+        def lines() -> Lines:
+            if not typing_here:
+                return StdinLines()
+
+            def entered(line: str) -> None:
+                # What was typed stays in the scrollback, as a terminal's own echo would.
+                screen.print(Text(f"{PROMPT}{line}", style="dim"))
+
+            try:
+                return KeyboardLines(screen.set_typed, entered)
+            except (ImportError, OSError):
+                # No terminal control here (no termios, or not a real terminal after all).
+                screen.prompt = None
+                return StdinLines()
+
         room: Room = client.room(session_id)
         await room.open()
         try:
-            return await TerminalRoom(client, room, session, view).run(history)
+            return await TerminalRoom(client, room, session, view).run(history, lines)
         finally:
             await room.close()
             view.close()
@@ -82,12 +114,14 @@ class TerminalRoom:
         self._delivered = asyncio.Event()
         self._reviewing: asyncio.Task[None] | None = None
 
-    async def run(self, history: int) -> int:
+    async def run(self, history: int, lines: Callable[[], Lines] = StdinLines) -> int:
+        """Until the room is left; ``lines`` makes the source of typed lines (stdin's)."""
         self._header()
         if history:
             await self._history(history)
+        typed = lines()
         receiving = asyncio.create_task(self._receive())
-        reading = asyncio.create_task(self._read_input(StdinLines()))
+        reading = asyncio.create_task(self._read_input(typed))
         watching = asyncio.create_task(self._watch_connection())
         self._review_soon(0.0)
         try:
@@ -109,6 +143,7 @@ class TerminalRoom:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            typed.close()
 
     def _header(self) -> None:
         extra = self.session.model_extra or {}
@@ -200,7 +235,7 @@ class TerminalRoom:
                     announced_at = self.state.welcomes
                     self.printer.notice(reconnecting_notice(self.room.last_close))
 
-    async def _read_input(self, lines: StdinLines) -> None:
+    async def _read_input(self, lines: Lines) -> None:
         while (line := await lines.next()) is not None:
             command = commands.parse_line(line, quiz_open=self.state.latest_quiz() is not None)
             if command is None:

@@ -2,18 +2,21 @@
 
 Both show the same lines; they differ in how a tutor answer appears while it streams. The
 plain view writes each delta as it arrives, so a pipe (or a test) sees the answer grow; the
-live view redraws a Markdown panel and prints it for good when the turn ends.
+live view redraws a Markdown panel at the bottom of the terminal, above the line being typed
+(see screen.py), and prints it for good when the turn ends.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.live import Live
     from rich.panel import Panel
     from rich.text import Text
+
+    from clients.cli.chat.screen import Screen, StreamingRows
 
 
 class View(Protocol):
@@ -83,14 +86,22 @@ class PlainView:
 
 
 class LiveView:
-    """A Markdown panel redrawn as the answer streams, then printed whole when it ends."""
+    """A Markdown panel redrawn as the answer streams, above the line being typed.
 
-    def __init__(self, console: Console) -> None:
+    Drawn on a :class:`Screen`: an answer taller than the window scrolls its top rows out
+    once, instead of being redrawn (and so copied) into the scrollback.
+    """
+
+    def __init__(self, console: Console, screen: Screen | None = None) -> None:
+        from clients.cli.chat.screen import ConsoleTerminal, Screen, console_renderer
+
         self.console = console
-        self.live: Live | None = None
+        self.screen = screen or Screen(ConsoleTerminal(console), console_renderer(console))
+        self.stream: StreamingRows | None = None
         self.turn_id: str | None = None
 
-    def _panel(self, title: str, text: str, note: str = "") -> Panel:
+    @staticmethod
+    def _panel(title: str, text: str, note: str = "") -> Panel:
         from rich.markdown import Markdown
         from rich.panel import Panel
 
@@ -104,37 +115,35 @@ class LiveView:
         )
 
     def line(self, text: Text) -> None:
-        # While a live panel is shown, rich prints above it.
-        self.console.print(text)
+        self.screen.print(text)
 
-    def _start(self, turn_id: str, title: str) -> Live:
-        from rich.live import Live
+    def _start(self, turn_id: str, title: str) -> StreamingRows:
+        from clients.cli.chat.screen import StreamingRows
 
         self._stop()
-        # Transient: the finished panel is printed once, whole, however tall it got.
-        live = Live(self._panel(title, ""), console=self.console, transient=True)
-        live.start()
-        self.live, self.turn_id = live, turn_id
-        return live
+        self.stream = StreamingRows(self.screen, partial(self._panel, title))
+        self.turn_id = turn_id
+        return self.stream
 
     def turn_started(self, turn_id: str, title: str) -> None:
-        self._start(turn_id, title)
+        self._start(turn_id, title).show("")
 
     def turn_delta(self, turn_id: str, title: str, delta: str, so_far: str) -> None:
-        live = self.live if self.live and self.turn_id == turn_id else None
-        (live or self._start(turn_id, title)).update(self._panel(title, so_far))
+        stream = self.stream if self.stream and self.turn_id == turn_id else None
+        (stream or self._start(turn_id, title)).show(so_far)
 
     def turn_finished(self, turn_id: str, title: str, final: str, shown: str, note: str) -> None:
-        if self.turn_id == turn_id:
-            self._stop()
-        if final or shown or note:
-            self.console.print(self._panel(title, final or shown, note))
+        if self.stream is not None and self.turn_id == turn_id:
+            self.stream.finish(final or shown, note)
+            self.stream = self.turn_id = None
+        elif final or shown or note:
+            self.screen.print(self._panel(title, final or shown, note))
 
     def _stop(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-        self.live = None
-        self.turn_id = None
+        if self.stream is not None:
+            self.stream.abandon()
+        self.stream = self.turn_id = None
 
     def close(self) -> None:
         self._stop()
+        self.screen.close()
