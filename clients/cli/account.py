@@ -1,9 +1,11 @@
-"""Accounts: register, login, logout and whoami (also ``status``)."""
+"""Accounts: register, login, logout, whoami (also ``status``), rename, passwd, export and
+delete-account."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,16 +59,73 @@ def ask_username(given: str | None, saved: str | None) -> str:
     return username
 
 
-def read_password(from_stdin: bool, *, confirm: bool) -> str:
+# The server's rules (server/api/schemas.py), checked here so a typo is reported before the
+# password is typed a second time, and in words rather than as a validation dump.
+USERNAME_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
+USERNAME_LENGTH = (3, 64)
+PASSWORD_LENGTH = (8, 256)
+DISPLAY_NAME_LENGTH = (1, 100)
+
+
+def length_problem(what: str, value: str, bounds: tuple[int, int]) -> str | None:
+    shortest, longest = bounds
+    if len(value) < shortest:
+        return f"{what} must be at least {characters(shortest)} long (it has {len(value)})"
+    if len(value) > longest:
+        return f"{what} must be at most {characters(longest)} long (it has {len(value)})"
+    return None
+
+
+def characters(count: int) -> str:
+    return "1 character" if count == 1 else f"{count} characters"
+
+
+def account_problems(
+    username: str | None = None, password: str | None = None, display_name: str | None = None
+) -> list[str]:
+    """What is wrong with the parts given, in plain sentences; empty when all is well."""
+    problems = []
+    if username is not None:
+        problems.append(length_problem("the username", username, USERNAME_LENGTH))
+        if username and not USERNAME_CHARS.fullmatch(username):
+            problems.append("the username may hold only letters, digits and . _ -")
+    if display_name is not None:
+        problems.append(
+            length_problem("the display name", display_name.strip(), DISPLAY_NAME_LENGTH)
+        )
+    if password is not None:
+        problems.append(length_problem("the password", password, PASSWORD_LENGTH))
+    return [p for p in problems if p]
+
+
+def refuse(problems: list[str], what: str) -> None:
+    if len(problems) == 1:
+        fail(f"{what}: {problems[0]}")
+    if problems:
+        fail(f"{what}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def read_password(from_stdin: bool, prompt: str = "Password") -> str:
     if from_stdin:
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     elif sys.stdin.isatty():
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+        password = typer.prompt(prompt, hide_input=True)
     else:
         fail("stdin is not a terminal: pass the password with --password-stdin")
     if not password:
         fail("the password must not be empty")
     return password
+
+
+def confirm_password(
+    password: str, from_stdin: bool, outcome: str = "nothing was registered"
+) -> None:
+    """A second entry on a terminal; a typo there would lock the user out."""
+    if from_stdin:
+        return
+    again = typer.prompt("Repeat the password", hide_input=True)
+    if again != password:
+        fail(f"the two passwords differ: {outcome}")
 
 
 def until(moment: datetime) -> str:
@@ -132,6 +191,19 @@ def register_commands(app: typer.Typer, panel: str) -> None:
         run(_logout())
 
     @app.command(rich_help_panel=panel)
+    def rename(
+        display_name: Annotated[str, typer.Argument(help="The name the others will see.")],
+    ) -> None:
+        """Change the name shown to the others (your username stays)."""
+        run(_rename(display_name))
+
+    @app.command(rich_help_panel=panel)
+    def passwd(password_stdin: PasswordStdinOption = False) -> None:
+        """Change your password: the current one, then the new one (twice on a terminal;
+        with --password-stdin, the first two lines of stdin)."""
+        run(_passwd(password_stdin))
+
+    @app.command(rich_help_panel=panel)
     def export(
         output: Annotated[
             Path | None, typer.Option("--output", "-o", help="Write it to this file.")
@@ -139,6 +211,15 @@ def register_commands(app: typer.Typer, panel: str) -> None:
     ) -> None:
         """Everything the server stores about you, as one JSON document."""
         run(_export(output))
+
+    @app.command("delete-account", rich_help_panel=panel)
+    def delete_account(
+        yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm.")] = False,
+        password_stdin: PasswordStdinOption = False,
+    ) -> None:
+        """Delete your account for good: your topics, materials, goals and progress go (what
+        you said in others' sessions stays, as a deleted user). Asks for your password."""
+        run(_delete_account(yes, password_stdin))
 
     @app.command(rich_help_panel=panel)
     def whoami(
@@ -158,7 +239,11 @@ async def _register(
     saved = config.load()
     address = server_address(server or saved.server)
     name = ask_username(username, None)
-    password = read_password(password_stdin, confirm=True)
+    password = read_password(password_stdin)
+    # Every problem at once, and before the password is typed a second time for nothing.
+    problems = account_problems(username=name, password=password, display_name=display_name)
+    refuse(problems, "cannot register")
+    confirm_password(password, password_stdin)
     async with StudyroomClient(address) as client:
         try:
             user = await client.register(name, password, display_name=display_name)
@@ -174,7 +259,7 @@ async def _login(server: str | None, username: str | None, password_stdin: bool)
     saved = config.load()
     address = server_address(server or saved.server)
     name = ask_username(username, saved.username)
-    password = read_password(password_stdin, confirm=False)
+    password = read_password(password_stdin)
     credentials = await sign_in(address, name, password)
     expiry = credentials.expiry()
     valid = f"; the login is valid until {until(expiry)}" if expiry else ""
@@ -194,6 +279,30 @@ async def _logout() -> None:
         stderr().print(f"the server did not revoke the token ({type(exc).__name__})", style="dim")
     config.save(config.Credentials(server=saved.server, username=saved.username))
     stdout().print(f"logged out {saved.username or ''}".rstrip())
+
+
+async def _rename(display_name: str) -> None:
+    refuse(account_problems(display_name=display_name), "cannot rename")
+    async with signed_in_client() as client:
+        user = await client.rename(display_name.strip())
+    stdout().print(f"the others now see you as {user.display_name}")
+
+
+async def _passwd(password_stdin: bool) -> None:
+    from clients.sdk import ApiError
+
+    current = read_password(password_stdin, "Current password")
+    new = read_password(password_stdin, "New password")
+    refuse(account_problems(password=new), "cannot change the password")
+    confirm_password(new, password_stdin, "the password was not changed")
+    async with signed_in_client() as client:
+        try:
+            await client.change_password(current, new)
+        except ApiError as exc:
+            if exc.status == 403:
+                fail("wrong current password: the password was not changed")
+            raise
+    stdout().print("password changed; use it at your next login")
 
 
 async def _export(output: Path | None) -> None:
@@ -233,3 +342,29 @@ async def _whoami(as_json: bool) -> None:
         )
     else:
         out.print("no current session")
+
+
+async def _delete_account(yes: bool, password_stdin: bool) -> None:
+    from clients.sdk import ApiError
+
+    credentials = signed_in()
+    who = f"{credentials.username} at {credentials.server}"
+    if not yes:
+        if not sys.stdin.isatty() and password_stdin:
+            fail("the password comes from stdin, so nothing can be confirmed there: add --yes")
+        if not typer.confirm(
+            f"delete the account {who} for good, with its topics, materials, goals and progress?",
+            default=False,
+        ):
+            fail("nothing deleted")
+    password = read_password(password_stdin, "Your password, to confirm")
+    async with signed_in_client() as client:
+        try:
+            await client.delete_account(password)
+        except ApiError as exc:
+            if exc.status == 403:
+                fail("wrong password: nothing was deleted")
+            raise
+    # The account is gone, and its name with it; the server address stays for a new one.
+    config.save(config.Credentials(server=credentials.server))
+    stdout().print(f"deleted the account {who}")

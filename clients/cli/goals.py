@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from clients.cli.display import NONE, JsonOption, day, meter, number, when
+from clients.cli.display import JsonOption, day, meter, number, when
 from clients.cli.runtime import fail, print_json, run, signed_in_client, stdout
 
 if TYPE_CHECKING:
     from rich.text import Text
+
+    from clients.sdk.models import Goal
 
 MetricName = Literal["study_minutes", "questions_asked", "quiz_accuracy", "concepts_mastered"]
 
@@ -55,10 +57,18 @@ def create_goal(
     title: Annotated[
         str | None, typer.Option("--title", help="Default: made from the target.")
     ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--since",
+            formats=["%Y-%m-%d"],
+            help="Count from the start of this day, YYYY-MM-DD. Default: from now.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Set a goal on a topic, e.g. `--metric study_minutes --target 120 --due 2025-06-30`."""
-    run(_create(topic, metric, target, due, title, as_json))
+    run(_create(topic, metric, target, due, title, since, as_json))
 
 
 @goals_app.command("delete")
@@ -81,6 +91,30 @@ def progress_bar(share: float) -> Text:
     return Text(filled, style="green" if share >= 1 else "")
 
 
+def short_day(moment: date, today: date | None = None) -> str:
+    """``3 Dec``, with the year when it is not this one."""
+    today = today or date.today()
+    year = "" if moment.year == today.year else f" {moment.year}"
+    return f"{moment.day} {moment:%b}{year}"
+
+
+def goal_since(goal: Goal) -> date | None:
+    """When the goal started counting, as a local day; servers before ``since`` send none."""
+    return goal.since.astimezone().date() if goal.since else None
+
+
+def goal_status(goal: Goal, today: date | None = None) -> str:
+    """``2 of 5 questions asked since 3 Dec``: goals count only what came after them."""
+    since = goal_since(goal)
+    after = f" since {short_day(since, today)}" if since else ""
+    wording = METRIC_WORDING[goal.metric]
+    if goal.metric == "quiz_accuracy":
+        now = "no quiz answers yet" if goal.value is None else f"{goal.value:.0%} {wording}"
+        return f"{now}{after} (goal {goal.target:.0%})"
+    now = "0" if goal.value is None else number(round(goal.value, 2))
+    return f"{now} of {number(goal.target)} {wording}{after}"
+
+
 def goal_title(metric: str, target: float) -> str:
     if metric == "quiz_accuracy":
         return f"{target:.0%} {METRIC_WORDING[metric]}"
@@ -98,19 +132,20 @@ async def _list(topic_id: int | None, as_json: bool) -> None:
     if not goals:
         stdout().print("no goals yet: set one with `studyroom goals create`")
         return
-    table = Table("id", "topic", "goal", "now", "due", title="Goals")
+    table = Table("id", "topic", "goal", "so far", "due", title="Goals")
     table.add_column("progress", no_wrap=True)
     for goal in goals:
-        now = NONE if goal.value is None else number(round(goal.value, 2))
         table.add_row(
             str(goal.id),
             str(goal.topic_id),
             goal.title,
-            f"{now} / {number(goal.target)}",
+            goal_status(goal),
             day(goal.due_date),
             progress_bar(goal.progress),
         )
     stdout().print(table)
+    if any(goal_since(g) for g in goals):
+        stdout().print("a goal counts only what you do after it was set", style="dim")
 
 
 async def _create(
@@ -119,6 +154,7 @@ async def _create(
     target: float,
     due: datetime | None,
     title: str | None,
+    since: datetime | None,
     as_json: bool,
 ) -> None:
     if target <= 0:
@@ -127,13 +163,19 @@ async def _create(
         fail("--target for quiz_accuracy is a share from 0 to 1, e.g. 0.8")
     if title is not None and not title.strip():
         fail("the title must not be blank")
+    # The day starts at local midnight; the server takes an instant, so send it with its zone.
+    start = since.astimezone() if since else None
+    if start is not None and start.date() > date.today():
+        fail("--since must be today or a day before: a goal cannot count from the future")
     name = title.strip() if title else goal_title(metric, target)
     async with signed_in_client() as client:
-        goal = await client.create_goal(topic_id, name, metric, target, due.date() if due else None)
+        goal = await client.create_goal(
+            topic_id, name, metric, target, due.date() if due else None, since=start
+        )
     if as_json:
         print_json(goal.model_dump(mode="json"))
         return
-    stdout().print(f"created goal {goal.id}: {goal.title} ({goal.progress:.0%} done)")
+    stdout().print(f"created goal {goal.id}: {goal.title} — {goal_status(goal)}")
 
 
 async def _delete(goal_id: int) -> None:

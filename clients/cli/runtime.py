@@ -65,19 +65,57 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+# What a request field is called in a sentence; others read as their name in words.
+FIELD_NAMES = {"display_name": "the display name", "current_password": "your current password"}
+# Server-side patterns (server/api/schemas.py) as a reader would put them.
+PATTERN_WORDS = {"username": "may hold only letters, digits and . _ -"}
+
+
+def field_name(loc: list[Any] | tuple[Any, ...]) -> str:
+    where = [str(p) for p in loc if p not in ("body", "query", "path") and not isinstance(p, int)]
+    if not where:
+        return "the request"
+    last = where[-1]
+    return FIELD_NAMES.get(last, "the " + last.replace("_", " "))
+
+
+def problem_sentence(item: dict[str, Any]) -> str:
+    """One validation problem (a FastAPI/pydantic error item) as a plain sentence."""
+    loc = item.get("loc") or ()
+    field = field_name(loc)
+    kind = str(item.get("type", ""))
+    given = item.get("ctx")
+    ctx: dict[str, Any] = given if isinstance(given, dict) else {}
+    last = str(loc[-1]) if loc else ""
+    if kind == "missing":
+        return f"{field} is missing"
+    if kind == "string_too_short":
+        return f"{field} must be at least {ctx.get('min_length')} characters long"
+    if kind == "string_too_long":
+        return f"{field} must be at most {ctx.get('max_length')} characters long"
+    if kind == "string_pattern_mismatch":
+        return f"{field} {PATTERN_WORDS.get(last, 'holds characters that are not allowed')}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = next(iter(ctx.values()), "?")
+        word = {"greater_than_equal": "at least", "greater_than": "more than"}.get(
+            kind, "at most" if kind == "less_than_equal" else "less than"
+        )
+        return f"{field} must be {word} {bound}"
+    if kind in ("literal_error", "enum") and "expected" in ctx:
+        return f"{field} must be {ctx['expected']}"
+    message = str(item.get("msg", "is not valid")).removeprefix("Value error, ")
+    return f"{field}: {message[:1].lower()}{message[1:]}"
+
+
 def describe_detail(detail: Any) -> str:
-    """A server's ``detail`` in words: validation lists become ``field: problem; …``."""
+    """A server's ``detail`` in words: validation lists become plain sentences, ``; ``-joined."""
     if isinstance(detail, str):
         return detail
     if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict) and "msg" in item:
-                where = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path")]
-                parts.append(f"{'.'.join(where)}: {item['msg']}" if where else str(item["msg"]))
-            else:
-                parts.append(str(item))
-        return "; ".join(parts)
+        return "; ".join(
+            problem_sentence(item) if isinstance(item, dict) and "msg" in item else str(item)
+            for item in detail
+        )
     return json.dumps(detail, default=str)
 
 

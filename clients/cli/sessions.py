@@ -1,20 +1,60 @@
-"""``studyroom sessions``: create one on a topic, join by code, see the current one, end one."""
+"""``studyroom sessions``: create one on a topic, join by code, see the current one, change,
+leave or end one."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from clients.cli.display import JsonOption, when
-from clients.cli.runtime import fail, print_json, run, signed_in_client, stdout
+from clients.cli.runtime import (
+    CliError,
+    describe_detail,
+    fail,
+    print_json,
+    run,
+    signed_in_client,
+    stdout,
+)
 
 if TYPE_CHECKING:
+    from clients.sdk import ApiError, StudyroomClient
     from clients.sdk.models import Session
 
-sessions_app = typer.Typer(help="Study sessions: create, join, current, show, end.")
+sessions_app = typer.Typer(
+    help="Study sessions: create, join, list, current, show, set, rotate-code, leave, end."
+)
 
 SessionIdArgument = Annotated[int, typer.Argument(help="The session's id.", min=1)]
+SessionArgument = Annotated[
+    int | None,
+    typer.Argument(help="The session's id (default: your current session).", min=1),
+]
+SessionOption = Annotated[
+    int | None,
+    typer.Option(
+        "--session", "-s", help="The session's id (default: your current session).", min=1
+    ),
+]
+TutorMode = Literal["socratic", "explain", "off"]
+
+
+async def session_or_current(client: StudyroomClient, session_id: int | None) -> int:
+    """``session_id``, or the caller's current session when it is ``None``."""
+    if session_id is not None:
+        return session_id
+    current = await client.current_session()
+    if current is None:
+        fail("no current session: pass the session's id, or create or join a session first")
+    return current.id
+
+
+def host_refusal(exc: ApiError, session_id: int, what: str) -> Exception:
+    """A 403 on a hosts-only call in words that say what was refused; other errors as they are."""
+    if exc.status == 403:
+        return CliError(f"cannot {what} in session {session_id}: {describe_detail(exc.detail)}")
+    return exc
 
 
 @sessions_app.command("create")
@@ -63,6 +103,41 @@ def show_session(session_id: SessionIdArgument, as_json: JsonOption = False) -> 
     run(_show(session_id, as_json))
 
 
+@sessions_app.command("set")
+def set_session(
+    session: SessionArgument = None,
+    title: Annotated[str | None, typer.Option("--title", help="A new title.")] = None,
+    tutor: Annotated[
+        TutorMode | None,
+        typer.Option(
+            "--tutor",
+            help="How the tutor teaches: socratic (asks back), explain, or off (no questions).",
+        ),
+    ] = None,
+    locked: Annotated[
+        bool | None,
+        typer.Option(
+            "--lock/--unlock", help="Refuse new joins, or take them again.", show_default=False
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Hosts: change a session's title, tutor mode or lock (default: your current session)."""
+    run(_set(session, title, tutor, locked, as_json))
+
+
+@sessions_app.command("rotate-code")
+def rotate_code(session: SessionArgument = None, as_json: JsonOption = False) -> None:
+    """Hosts: give a session a new join code; the old one stops working at once."""
+    run(_rotate(session, as_json))
+
+
+@sessions_app.command("leave")
+def leave_session(session: SessionArgument = None) -> None:
+    """Leave a session (default: your current one); you may rejoin with its code."""
+    run(_leave(session))
+
+
 @sessions_app.command("end")
 def end_session(session_id: SessionIdArgument, as_json: JsonOption = False) -> None:
     """End a session you own; everyone in its room is told."""
@@ -80,12 +155,19 @@ def show_detail(session: Session) -> None:
     table.add_column()
     table.add_row("session", f"{session.id}: {session.title}")
     table.add_row("status", session.status)
-    table.add_row("join code", session.join_code)
+    table.add_row(
+        "join code", session.join_code + ("  (locked: no new joins)" if session.locked else "")
+    )
+    table.add_row("tutor", session.tutor_mode)
     if topic:
         table.add_row("topic", f"{topic.get('id')}: {topic.get('title')}")
     table.add_row("created", when(session.created_at))
     if members:
-        names = ", ".join(str(m.get("display_name") or m.get("username")) for m in members)
+        names = ", ".join(
+            str(m.get("display_name") or m.get("username"))
+            + (" (host)" if m.get("role") == "host" else "")
+            for m in members
+        )
         table.add_row("members", names)
     stdout().print(table)
 
@@ -190,3 +272,67 @@ async def _end(session_id: int, as_json: bool) -> None:
         print_json(session.model_dump(mode="json"))
     else:
         stdout().print(f"ended session {session.id}: {session.title}")
+
+
+async def _set(
+    session_id: int | None,
+    title: str | None,
+    tutor: TutorMode | None,
+    locked: bool | None,
+    as_json: bool,
+) -> None:
+    from clients.sdk import ApiError
+
+    if title is None and tutor is None and locked is None:
+        fail("give --title, --tutor, --lock or --unlock")
+    if title is not None and not title.strip():
+        fail("the title must not be blank")
+    async with signed_in_client() as client:
+        session_id = await session_or_current(client, session_id)
+        try:
+            session = await client.update_session(
+                session_id,
+                title=title.strip() if title else None,
+                tutor_mode=tutor,
+                locked=locked,
+            )
+        except ApiError as exc:
+            raise host_refusal(exc, session_id, "change the session") from None
+    if as_json:
+        print_json(session.model_dump(mode="json"))
+        return
+    lock = "locked: no new joins" if session.locked else "open to joins by code"
+    stdout().print(f"session {session.id}: {session.title} · tutor {session.tutor_mode} · {lock}")
+
+
+async def _rotate(session_id: int | None, as_json: bool) -> None:
+    from clients.sdk import ApiError
+
+    async with signed_in_client() as client:
+        session_id = await session_or_current(client, session_id)
+        try:
+            code = await client.rotate_join_code(session_id)
+        except ApiError as exc:
+            raise host_refusal(exc, session_id, "rotate the join code") from None
+    if as_json:
+        print_json({"session_id": session_id, "join_code": code})
+        return
+    stdout().print(f"new join code for session {session_id}: {code}")
+    stdout().print(
+        f"the old code no longer works; others join with `studyroom sessions join {code}`",
+        style="dim",
+    )
+
+
+async def _leave(session_id: int | None) -> None:
+    from clients.sdk import ApiError
+
+    async with signed_in_client() as client:
+        session_id = await session_or_current(client, session_id)
+        try:
+            await client.leave(session_id)
+        except ApiError as exc:
+            if exc.status == 403:
+                fail(f"cannot leave session {session_id}: {describe_detail(exc.detail)}")
+            raise
+    stdout().print(f"left session {session_id}; its join code lets you back in")
