@@ -23,7 +23,7 @@ async def test_sign_up_create_a_topic_start_and_resume_a_session(
     await page.fill("#register-name", "Ada <b>L</b>")
     await page.fill("#register-password", "short")
     await page.click("#register-form button[type=submit]")
-    await expect(page.locator("#register-error")).to_contain_text("at least 8 characters")
+    await expect(page.locator("#register-password-error")).to_contain_text("at least 8 characters")
     await page.fill("#register-password", "correct horse battery")
     await page.click("#register-form button[type=submit]")
 
@@ -87,7 +87,8 @@ async def test_a_rejected_token_returns_to_the_login_view(
 async def test_the_lobby_lists_sessions_and_topics_can_be_renamed_and_deleted(
     server: Any, make_learner: Any, open_page: PageOpener, tmp_path: Any
 ) -> None:
-    ada: Learner = await make_learner(server.base_url, "Ada")
+    # Her own learner: the list below is every session she is in, so none from other tests.
+    ada: Learner = await make_learner(server.base_url, "Ada Lister")
     topic = await ada.client.create_topic("Graphs")
     old = await ada.client.create_session(topic.id, "First look")
     await ada.client.end_session(old.id)
@@ -122,3 +123,78 @@ async def test_the_lobby_lists_sessions_and_topics_can_be_renamed_and_deleted(
     await expect(rows).to_have_count(2)
     assert [s.topic_id for s in await ada.client.sessions()] == [None, None]
     assert new.id in [s.id for s in await ada.client.sessions()]
+
+
+async def test_the_sign_up_form_shows_every_problem_at_once(
+    server: Any, open_page: PageOpener, make_learner: Any, unique: Any
+) -> None:
+    taken: Learner = await make_learner(server.base_url, "Grace")
+    page = await open_page(server.base_url)
+    submit = page.locator("#register-form button[type=submit]")
+    await page.fill("#register-username", "no")
+    await page.fill("#register-name", "x" * 101)
+    await page.fill("#register-password", "short")
+    await submit.click()
+    await expect(page.locator("#register-username-error")).to_have_text(
+        "The username needs 3 to 64 characters."
+    )
+    await expect(page.locator("#register-name-error")).to_have_text(
+        "The display name can have up to 100 characters."
+    )
+    await expect(page.locator("#register-password-error")).to_have_text(
+        "The password needs at least 8 characters."
+    )
+    await expect(page.locator("#register-error")).to_have_text("Fix the 3 problems above.")
+    for field in ("#register-username", "#register-name", "#register-password"):
+        await expect(page.locator(field)).to_have_attribute("aria-invalid", "true")
+
+    # Fixed fields lose their message; what is still wrong keeps it.
+    await page.fill("#register-username", "no spaces!")
+    await page.fill("#register-name", "Ada")
+    await submit.click()
+    await expect(page.locator("#register-username-error")).to_have_text(
+        "The username may only have letters, digits, dots, dashes and underscores."
+    )
+    await expect(page.locator("#register-name-error")).to_have_text("")
+    await expect(page.locator("#register-name")).not_to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#register-error")).to_have_text("Fix the 2 problems above.")
+
+    # What only the server can tell lands on its field: a taken name, a refused character.
+    await page.fill("#register-username", taken.user.username)
+    await page.fill("#register-password", "correct horse battery")
+    await submit.click()
+    await expect(page.locator("#register-username-error")).to_have_text(
+        "That username is taken; pick another."
+    )
+    await page.fill("#register-username", unique("ada"))
+    await page.fill("#register-name", "Ada\u0000")
+    await submit.click()
+    await expect(page.locator("#register-name-error")).to_contain_text("NUL")
+    await expect(page.locator("#register-username-error")).to_have_text("")
+    await expect(page.locator("#view-auth")).to_be_visible()
+
+
+async def test_a_lobby_visit_without_a_session_logs_no_error(
+    server: Any, open_page: PageOpener, make_learner: Any
+) -> None:
+    learner: Learner = await make_learner(server.base_url, "Lobby Visitor")
+    page = await open_page(server.base_url)
+    errors: list[str] = []
+    asked: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: asked.append(r.url) if "/api/" in r.url else None)
+    await page.evaluate("token => localStorage.setItem('studyroom.token', token)", learner.token)
+    await page.reload()
+    await expect(page.locator("#view-lobby")).to_be_visible()
+    await expect(page.locator("#current-session")).to_contain_text("No session in progress")
+    await expect(page.locator("#sessions")).to_contain_text("No sessions yet.")
+    await expect(page.locator("#lobby-history svg, #lobby-history p")).not_to_have_count(0)
+    assert errors == []
+    assert not [url for url in asked if "/api/sessions/current" in url]
+
+    # With a session in progress, the same card offers it.
+    topic = await learner.client.create_topic("Logic")
+    session = await learner.client.create_session(topic.id)
+    await page.reload()
+    await expect(page.locator("#current-session")).to_contain_text(session.join_code)
+    assert errors == []

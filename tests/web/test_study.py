@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, time
 from typing import Any
 
 import pytest
@@ -33,8 +34,26 @@ async def test_goals_progress_report_topic_switch_and_end(
     await page_a.fill("#goal-due", "2030-01-31")
     await page_a.click("#goal-form button[type=submit]")
     goal = page_a.locator("#goals .goal", has_text="Ask three questions")
-    await expect(goal).to_contain_text("Questions asked: 0 of 3 (0%) · due 2030-01-31")
+    # A goal counts from when it was set, and says so.
+    await expect(goal).to_contain_text("Questions asked: 0 of 3 (0%) · since ")
+    await expect(goal).to_contain_text(" · due 2030-01-31")
+    await expect(goal.locator("time.goal-since")).to_have_attribute(
+        "title", "Only what was done from then on counts"
+    )
     await expect(goal.locator("progress")).to_have_attribute("value", "0")
+
+    # Or from the start of a chosen day, so that what was done this morning counts too.
+    today = date.today()
+    await page_a.fill("#goal-title", "Study today")
+    await page_a.fill("#goal-target", "30")
+    await page_a.fill("#goal-since", today.isoformat())
+    await page_a.click("#goal-form button[type=submit]")
+    await expect(page_a.locator("#goals .goal", has_text="Study today")).to_be_visible()
+    await expect(page_a.locator("#goal-since")).to_have_value("")
+    (counted,) = [g for g in await ada.client.goals() if g.title == "Study today"]
+    assert counted.since is not None
+    since = counted.since.astimezone()
+    assert (since.date(), since.time()) == (today, time(0))
 
     # Tabs follow the arrow keys, as a tab list should.
     await page_a.focus("#tab-goals")

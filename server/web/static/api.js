@@ -95,6 +95,20 @@ export async function login(username, password) {
 }
 
 export const me = () => request("GET", "/api/users/me");
+export const updateMe = (changes) => request("PATCH", "/api/users/me", { json: changes });
+export const deleteMe = (password) => request("DELETE", "/api/users/me", { json: { password } });
+export const exportMe = () => request("GET", "/api/users/me/export");
+
+// The token stops working on the server too; the page forgets it whatever the answer.
+export async function logout() {
+  try {
+    await request("POST", "/api/auth/logout");
+  } catch {
+    // Already refused or unreachable: forgetting it here is all that is left to do.
+  } finally {
+    signOut();
+  }
+}
 
 // topics and sessions
 
@@ -105,13 +119,10 @@ export const deleteTopic = (id) => request("DELETE", `/api/topics/${id}`);
 export const createTopic = (title, description) =>
   request("POST", "/api/topics", { json: { title, description } });
 
+// The newest session that has not ended, or null; a list, so having none is not an error.
 export async function currentSession() {
-  try {
-    return await request("GET", "/api/sessions/current");
-  } catch (error) {
-    if (error.status === 404) return null;
-    throw error;
-  }
+  const active = await request("GET", "/api/sessions", { query: { status: "active", limit: 1 } });
+  return active.length ? active[0] : null;
 }
 
 export const createSession = (topicId, title) =>
@@ -125,6 +136,15 @@ export const session = (id) => request("GET", `/api/sessions/${id}`);
 export const changeTopic = (id, topicId) =>
   request("PUT", `/api/sessions/${id}/topic`, { json: { topic_id: topicId } });
 export const endSession = (id) => request("POST", `/api/sessions/${id}/end`);
+// hosts
+export const updateSession = (id, changes) =>
+  request("PATCH", `/api/sessions/${id}`, { json: changes });
+export const setRole = (id, userId, role) =>
+  request("PUT", `/api/sessions/${id}/members/${userId}`, { json: { role } });
+export const rotateJoinCode = (id) => request("POST", `/api/sessions/${id}/join-code`);
+// A host removing someone, or a member leaving (userId is their own).
+export const removeMember = (id, userId) =>
+  request("DELETE", `/api/sessions/${id}/members/${userId}`);
 export const connectionDetails = (id) =>
   request("POST", "/api/connection-details", { json: { session_id: id } });
 export const messages = (id, afterSeq, limit) =>
@@ -143,6 +163,16 @@ export const progress = (topicId) =>
 export const history = (bucket = "day") =>
   request("GET", "/api/metrics/history", { query: { bucket } });
 
+// Offers `blob` as a file download named `filename`.
+export function save(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = Object.assign(document.createElement("a"), { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
 // The file is fetched with the page's token (a plain link would not carry it), then saved.
 export async function downloadMaterial(material) {
   const headers = {};
@@ -159,12 +189,7 @@ export async function downloadMaterial(material) {
     const data = await response.json().catch(() => null);
     throw new ApiError(response.status, data && data.detail, data && data.code);
   }
-  const url = URL.createObjectURL(await response.blob());
-  const link = Object.assign(document.createElement("a"), { href: url, download: material.filename });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  save(await response.blob(), material.filename);
 }
 
 // fetch() cannot report upload progress; XMLHttpRequest can.

@@ -1,13 +1,14 @@
-// The page's entry point: which view to show (sign-in, lobby, a room) from the token and the
-// address (#/ or #/session/<id>).
+// The page's entry point: which view to show (sign-in, lobby, account, a room) from the token
+// and the address (#/, #/account or #/session/<id>).
 
+import { setUpAccount, showAccount } from "./account.js";
 import * as api from "./api.js";
 import { setUpAuth } from "./auth.js";
 import { $, toast } from "./dom.js";
 import { setUpLobby, showLobby } from "./lobby.js";
 import { RoomPage } from "./room.js";
 
-const VIEWS = ["auth", "lobby", "room"];
+const VIEWS = ["auth", "lobby", "account", "room"];
 let me = null;
 let room = null;
 
@@ -20,6 +21,7 @@ function show(name) {
 function showUser() {
   $("#whoami").textContent = me ? me.display_name : "";
   $("#logout").hidden = !me;
+  $("#account-link").hidden = !me;
 }
 
 async function route() {
@@ -46,6 +48,12 @@ async function route() {
       return;
     }
     showUser();
+  }
+  if (location.hash === "#/account") {
+    show("account");
+    document.title = "Account · studyroom";
+    showAccount(me);
+    return;
   }
   const match = /^#\/session\/(\d+)$/.exec(location.hash);
   if (match) {
@@ -79,11 +87,29 @@ api.onUnauthorized(() => {
   me = null;
   route();
 });
-$("#logout").addEventListener("click", () => {
-  api.signOut();
+// After logging out or deleting the account: back to the sign-in view, at the top address.
+function signedOut() {
   me = null;
   if (location.hash && location.hash !== "#/") location.hash = "#/";
   else route();
+}
+
+async function logOut() {
+  await api.logout();
+  signedOut();
+}
+
+setUpAccount({
+  renamed: (user) => {
+    me = user;
+    showUser();
+  },
+  logOut,
+  deleted: () => {
+    toast("Your account was deleted.");
+    signedOut();
+  },
 });
+$("#logout").addEventListener("click", logOut);
 window.addEventListener("hashchange", () => route());
 route();

@@ -13,10 +13,13 @@ import { FINAL_CLOSE_CODES, REFUSED_STATUS_CLOSE_CODES, RETRY_HINT } from "./cat
 
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 30000;
-// A ping every 20 s keeps proxies from closing an idle socket; one left unanswered until the
-// next is due means the connection is dead without having been closed (a network that went
-// away sends no FIN), and a new one is opened.
-const PING_EVERY_MS = 20000;
+// A network that went away sends no FIN: the socket looks open for as long as the OS keeps
+// retrying (half a minute and more). A ping every 12 s (also keeping proxies from closing an
+// idle socket) and another at once when the browser says the network changed must be answered,
+// by a pong or any other frame, within 5 s; otherwise the connection counts as lost and a new
+// one resumes from last_seq. Pings count toward the server's rate limit: they stay rare.
+const PING_EVERY_MS = 12000;
+const PONG_DEADLINE_MS = 5000;
 const PAGE = 500;
 // The transcript is written shortly after the room sees an event, so a reload may find the
 // newest ones missing and waits for them. Only agent.delta events are never written: while a
@@ -65,25 +68,32 @@ export class RoomConnection {
     this.timer = null;
     this.waitIsAsked = false; // the wait of this.timer is a busy server's retry hint
     this.pinger = null;
+    this.deadline = null; // the timer of an unanswered ping
     this.inbox = null; // frames that arrived while the welcome was being handled
     this.catchUpTo = null; // replay head; unconfirmed frames are resent once it is reached
     this.outbox = []; // frames without a client_msg_id, waiting for a connection
     this.unconfirmed = new Map(); // client_msg_id -> frame whose room event has not come back
     this.inFlight = new Set(); // client_msg_ids written on the current socket
     this.openTurns = new Set(); // turn_ids started and not yet ended
-    this.wake = () => this.retryNow();
+    this.probe = () => null; // pings the live socket now; set by watch()
+    this.wake = () => {
+      this.retryNow();
+      this.probe();
+    };
+    this.lost = () => this.probe();
   }
 
   start() {
     window.addEventListener("online", this.wake);
+    window.addEventListener("offline", this.lost);
     this.connect();
   }
 
   stop() {
     this.stopped = true;
-    window.removeEventListener("online", this.wake);
+    this.unlisten();
     clearTimeout(this.timer);
-    clearInterval(this.pinger);
+    this.unwatch();
     const ws = this.ws;
     this.ws = null;
     if (ws) ws.close(1000);
@@ -168,7 +178,7 @@ export class RoomConnection {
     ws.addEventListener("close", (event) => {
       if (ws !== this.ws) return;
       this.ws = null;
-      clearInterval(this.pinger);
+      this.unwatch();
       if (this.stopped) return;
       // Any other code reconnects after a back-off; every connection fetches new details, so
       // an expired or refused token is followed by a fresh one.
@@ -212,28 +222,41 @@ export class RoomConnection {
     this.watch(ws);
   }
 
+  // Every frame that arrives proves the connection; a ping that nothing answers in time
+  // disproves it.
   watch(ws) {
-    let heardAt = Date.now();
-    let pingedAt = 0;
+    this.unwatch();
+    const ping = () => {
+      if (ws !== this.ws || this.deadline) return; // one unanswered ping at a time
+      this.deadline = setTimeout(() => this.abandon(ws), PONG_DEADLINE_MS);
+      if (!this.write({ type: "ping" })) this.abandon(ws);
+    };
     ws.addEventListener("message", () => {
-      heardAt = Date.now();
+      clearTimeout(this.deadline);
+      this.deadline = null;
     });
+    this.probe = ping;
+    this.pinger = setInterval(ping, PING_EVERY_MS);
+  }
+
+  unwatch() {
     clearInterval(this.pinger);
-    this.pinger = setInterval(() => {
-      if (pingedAt > heardAt) {
-        this.abandon(ws);
-        return;
-      }
-      pingedAt = Date.now();
-      this.write({ type: "ping" });
-    }, PING_EVERY_MS);
+    clearTimeout(this.deadline);
+    this.pinger = null;
+    this.deadline = null;
+    this.probe = () => null;
+  }
+
+  unlisten() {
+    window.removeEventListener("online", this.wake);
+    window.removeEventListener("offline", this.lost);
   }
 
   // Closing a dead socket waits for a handshake that never comes: let it go and move on.
   abandon(ws) {
     if (ws !== this.ws) return;
     this.ws = null;
-    clearInterval(this.pinger);
+    this.unwatch();
     ws.close(4000);
     this.retryLater();
   }
@@ -318,8 +341,8 @@ export class RoomConnection {
 
   finish(code, reason) {
     this.stopped = true;
-    window.removeEventListener("online", this.wake);
-    clearInterval(this.pinger);
+    this.unlisten();
+    this.unwatch();
     this.setState("closed");
     this.on.final(code, reason || "");
   }

@@ -64,9 +64,7 @@ export async function showLobby() {
 async function showCurrent() {
   const box = $("#current-session");
   try {
-    // Only ask for the current session when there is one to find: no 404 on every visit.
-    const active = await api.sessions({ status: "active", limit: 1 });
-    const session = active.length ? await api.currentSession() : null;
+    const session = await api.currentSession();
     if (!session) {
       clear(
         box,

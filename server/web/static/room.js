@@ -1,9 +1,13 @@
 // The live room page: members and who is typing, the composer, the message stream, the study
-// tools, and what the page does when the session ends or access is refused.
+// tools, the host's controls, and what the page does when the session ends or access is
+// refused.
 
 import * as api from "./api.js";
+import { LengthGuard, limitFromError } from "./composer.js";
 import { RoomConnection } from "./connection.js";
-import { $, avatar, clear, clock, h, toast } from "./dom.js";
+import { $, clear, clock, h, toast } from "./dom.js";
+import { HostControls, TUTOR_MODES } from "./host.js";
+import { renderMembers } from "./members.js";
 import { StudyPanel } from "./study.js";
 import { Timeline } from "./timeline.js";
 
@@ -22,6 +26,12 @@ const FINAL_NOTICES = {
   4403: "You are not a member of this session any more.",
   4401: "The room refused this connection. Reload the page to try again.",
 };
+const REMOVED_NOTICE =
+  "A host removed you from this session. You cannot take part in it or join it again.";
+
+// Role changes and new join codes reach the room as no event: the session is read again this
+// often while the room is open (and whenever the page becomes visible).
+const SESSION_REFRESH_MS = 15_000;
 
 // Ids the server echoes back in client_msg_id; randomUUID needs a secure context, this does not.
 function newId() {
@@ -44,6 +54,7 @@ export class RoomPage {
     this.root = root;
     this.me = me;
     this.members = new Map(); // id -> {id, name}
+    this.roles = new Map(); // id -> "host" | "member"
     this.online = new Set();
     this.typers = new Map(); // id -> {name, timer}
     // Events above this seq are newer than the last welcome's snapshot of members and topic;
@@ -54,6 +65,13 @@ export class RoomPage {
     this.events = new AbortController();
     this.conn = null;
     this.reviewTimer = 0;
+    this.refreshTimer = 0;
+    this.leaving = false; // this member asked to leave: the 4403 that follows is expected
+    this.removed = false; // a member.removed named this member, and not because they left
+  }
+
+  get host() {
+    return this.roles.get(this.me.id) === "host";
   }
 
   async open(sessionId) {
@@ -62,7 +80,15 @@ export class RoomPage {
     this.session = session;
     this.topic = session.topic;
     this.ended = session.status === "ended";
-    for (const m of session.members) this.members.set(m.id, { id: m.id, name: m.display_name });
+    this.setMembers(session.members);
+    const signal = this.events.signal;
+    this.hostControls = new HostControls(this.root, {
+      session: () => this.session,
+      applied: (changed) => this.applySession(changed),
+      codeChanged: (code) => this.applySession({ ...this.session, join_code: code }),
+      signal,
+    });
+    this.guard = new LengthGuard(this.root);
     this.showHeader();
     this.timeline = new Timeline($("#timeline", this.root), {
       me: () => this.me,
@@ -72,10 +98,11 @@ export class RoomPage {
       turnsChanged: () => this.updateStop(),
     });
     this.timeline.clear();
-    const signal = this.events.signal;
+    this.timeline.settings = session;
     this.study = new StudyPanel($("#study", this.root), { me: () => this.me, sessionId, signal });
     this.study.show(this.topic);
     this.wireComposer();
+    this.guard.update();
     this.wireInfo();
     this.renderMembers();
     this.setTyping();
@@ -86,6 +113,7 @@ export class RoomPage {
     }
     this.setComposerEnabled(true);
     this.refreshReview();
+    this.watchSession();
     this.conn = new RoomConnection(sessionId, {
       welcome: (frame, info) => this.welcome(frame, info),
       event: (frame, info) => this.event(frame, info),
@@ -102,6 +130,7 @@ export class RoomPage {
   close() {
     this.events.abort();
     clearTimeout(this.reviewTimer);
+    clearInterval(this.refreshTimer);
     if (this.conn) this.conn.stop();
     for (const typer of this.typers.values()) clearTimeout(typer.timer);
     $("#conn").hidden = true;
@@ -116,6 +145,8 @@ export class RoomPage {
     for (const m of frame.members) this.members.set(m.id, m);
     if (frame.topic && (first || frame.topic.id !== this.topic?.id)) this.setTopic(frame.topic);
     this.renderMembers();
+    // What changed while this page was not connected (roles, title, code) is read again.
+    if (!first) this.refreshSession();
   }
 
   event(frame, { reloaded }) {
@@ -125,10 +156,20 @@ export class RoomPage {
     }
     const live = frame.seq > this.liveFrom;
     if (frame.type === "presence" && live) {
-      this.members.set(frame.user.id, frame.user);
-      if (frame.event === "join") this.online.add(frame.user.id);
-      else this.online.delete(frame.user.id);
+      // A removed member's socket says "leave" after member.removed: that adds nobody back.
+      const known = this.members.has(frame.user.id);
+      if (frame.event === "join") {
+        this.members.set(frame.user.id, frame.user);
+        this.online.add(frame.user.id);
+      } else this.online.delete(frame.user.id);
       this.renderMembers();
+      if (!known && frame.event === "join") this.refreshSession(); // a newcomer: their role
+    } else if (frame.type === "session.updated" && live) {
+      this.applySession(frame.session);
+    } else if (frame.type === "member.removed" && live) {
+      this.memberRemoved(frame.user);
+    } else if (frame.type === "member.role" && live) {
+      this.roleChanged(frame.user, frame.role);
     } else if (frame.type === "topic.changed" && live) {
       this.setTopic(frame.topic);
     } else if (frame.type === "progress" && frame.user.id === this.me.id && !reloaded) {
@@ -138,18 +179,45 @@ export class RoomPage {
     } else if ((frame.type === "material.added" || frame.type === "material.removed") && live) {
       this.study.materialChanged(frame);
     } else if (frame.type === "session.ended") {
+      this.session = { ...this.session, status: "ended" };
       this.endRoom(FINAL_NOTICES[4410]);
     }
   }
 
+  memberRemoved(user) {
+    if (user.id === this.me.id) {
+      // The socket closes with 4403 right after: say why, and why not before it does.
+      this.removed = !this.leaving;
+      return;
+    }
+    this.members.delete(user.id);
+    this.roles.delete(user.id);
+    this.online.delete(user.id);
+    this.stopTyping(user.id);
+    this.renderMembers();
+  }
+
+  // A host's controls appear (or go) on the page of the member whose role changed, at once.
+  roleChanged(user, role) {
+    if (!this.members.has(user.id)) this.members.set(user.id, user);
+    this.roles.set(user.id, role);
+    this.showHeader();
+    this.renderMembers();
+  }
+
   ephemeral(frame) {
     if (frame.type === "typing" && frame.user.id !== this.me.id) this.showTyping(frame.user);
-    else if (frame.type === "error")
+    else if (frame.type === "error") {
+      const limit = limitFromError(frame);
+      if (limit !== null) this.guard.setLimit(limit);
       toast(errorText(frame), frame.code === "internal" ? "error" : "warn");
+    }
   }
 
   final(code, reason) {
-    this.endRoom(FINAL_NOTICES[code] || reason || "The room closed.");
+    if (this.leaving) return; // leave() takes the learner back to the lobby
+    if (this.removed) this.endRoom(REMOVED_NOTICE);
+    else this.endRoom(FINAL_NOTICES[code] || reason || "The room closed.");
   }
 
   showConnection(state) {
@@ -163,10 +231,66 @@ export class RoomPage {
   // header, members, topic
 
   showHeader() {
-    $("#room-title", this.root).textContent = this.session.title;
-    $("#room-code", this.root).textContent = this.session.join_code;
-    $("#end-session", this.root).hidden = this.session.owner_id !== this.me.id || this.ended;
+    const session = this.session;
+    $("#room-title", this.root).textContent = session.title;
+    $("#room-code", this.root).textContent = session.join_code;
+    const owner = session.owner_id === this.me.id;
+    $("#end-session", this.root).hidden = !owner || this.ended;
+    // The creator cannot leave; they end the session instead.
+    $("#leave-session", this.root).hidden = owner || this.ended;
+    const mode = session.tutor_mode || "socratic";
+    $("#room-tutor-mode", this.root).textContent =
+      mode === "off" ? "Tutor off" : `Tutor: ${TUTOR_MODES[mode] || mode}`;
+    $("#room-tutor-mode", this.root).dataset.mode = mode;
+    $("#room-locked", this.root).hidden = !session.locked || this.ended;
+    $("#room-ended", this.root).hidden = session.status !== "ended";
+    this.hostControls.show(session, this.host && !this.ended);
+    this.showAsk();
+    this.updateStop();
     this.showTopic();
+  }
+
+  // A session as REST or session.updated shows it (members, when present, too).
+  applySession(session) {
+    const { members, topic, ...fields } = session;
+    this.session = { ...this.session, ...fields };
+    if (members) this.setMembers(members);
+    if (this.session.title && document.title.endsWith("· studyroom"))
+      document.title = `${this.session.title} · studyroom`;
+    this.showHeader();
+    this.renderMembers();
+  }
+
+  setMembers(members) {
+    const present = new Set(members.map((m) => m.id));
+    for (const id of [...this.members.keys()]) if (!present.has(id)) this.members.delete(id);
+    this.roles.clear();
+    for (const m of members) {
+      this.members.set(m.id, { id: m.id, name: m.display_name });
+      this.roles.set(m.id, m.role || "member");
+    }
+  }
+
+  watchSession() {
+    const signal = this.events.signal;
+    this.refreshTimer = setInterval(() => this.refreshSession(), SESSION_REFRESH_MS);
+    document.addEventListener(
+      "visibilitychange",
+      () => document.visibilityState === "visible" && this.refreshSession(),
+      { signal },
+    );
+  }
+
+  async refreshSession() {
+    if (this.ended || this.events.signal.aborted || document.visibilityState === "hidden") return;
+    let session;
+    try {
+      session = await api.session(this.session.id);
+    } catch {
+      return; // a refusal reaches the room's socket too; anything else: next time
+    }
+    if (this.ended || this.events.signal.aborted) return;
+    this.applySession(session);
   }
 
   showTopic() {
@@ -190,28 +314,57 @@ export class RoomPage {
   }
 
   renderMembers() {
-    const people = [...this.members.values()].sort(
-      (a, b) =>
-        Number(this.online.has(b.id)) - Number(this.online.has(a.id)) ||
-        a.name.localeCompare(b.name),
+    renderMembers($("#members", this.root), {
+      members: this.members,
+      roles: this.roles,
+      online: this.online,
+      me: this.me,
+      ownerId: this.session.owner_id,
+      host: this.host,
+      ended: this.ended,
+      setRole: (member, role) => this.setRole(member, role),
+      remove: (member) => this.removeMember(member),
+    });
+  }
+
+  async setRole(member, role) {
+    try {
+      const changed = await api.setRole(this.session.id, member.id, role);
+      this.roles.set(member.id, changed.role);
+      this.renderMembers();
+      toast(role === "host" ? `${member.name} is now a host` : `${member.name} is a member again`);
+    } catch (error) {
+      toast(`Could not change ${member.name}'s role: ${error.message}`, "error");
+    }
+  }
+
+  async removeMember(member) {
+    const sure = confirm(
+      `Remove ${member.name} from this session? They are disconnected at once and cannot join it again.`,
     );
-    clear(
-      $("#members", this.root),
-      people.map((m) => {
-        const here = this.online.has(m.id);
-        return h(
-          "li",
-          { class: here ? "member online" : "member", dataset: { user: String(m.id) } },
-          avatar(m),
-          h("span", { class: "member-name" }, m.id === this.me.id ? `${m.name} (you)` : m.name),
-          h(
-            "span",
-            { class: "presence", title: here ? "in the room" : "away" },
-            here ? "in the room" : "away",
-          ),
-        );
-      }),
+    if (!sure) return;
+    try {
+      await api.removeMember(this.session.id, member.id);
+    } catch (error) {
+      toast(`Could not remove ${member.name}: ${error.message}`, "error");
+    }
+  }
+
+  async leave() {
+    const sure = confirm(
+      "Leave this session? Its conversation is no longer yours to read; you can rejoin with its code while it is not locked.",
     );
+    if (!sure) return;
+    this.leaving = true;
+    try {
+      await api.removeMember(this.session.id, this.me.id);
+    } catch (error) {
+      this.leaving = false;
+      toast(`Could not leave the session: ${error.message}`, "error");
+      return;
+    }
+    toast(`You left “${this.session.title}”.`);
+    location.hash = "#/";
   }
 
   // typing
@@ -270,7 +423,14 @@ export class RoomPage {
       },
       { signal },
     );
-    text.addEventListener("input", () => this.typed(), { signal });
+    text.addEventListener(
+      "input",
+      () => {
+        this.guard.update();
+        this.typed();
+      },
+      { signal },
+    );
   }
 
   typed() {
@@ -284,9 +444,29 @@ export class RoomPage {
   sendFromComposer(type) {
     const box = $("#composer-text", this.root);
     if (this.ended || !box.value.trim()) return;
+    if (type === "ask" && this.tutorOff) {
+      toast("The tutor is off in this session: a host turned it off. Send it to the room instead.", "warn");
+      return;
+    }
+    if (!this.guard.check()) return;
     this.send(type, box.value);
     box.value = "";
+    this.guard.update();
     box.focus();
+  }
+
+  get tutorOff() {
+    return this.session.tutor_mode === "off";
+  }
+
+  showAsk() {
+    const ask = $("#ask", this.root);
+    ask.disabled = this.tutorOff;
+    ask.textContent = this.tutorOff ? "Tutor is off" : "Ask tutor";
+    ask.title = this.tutorOff ? "A host turned the tutor off for this session" : "";
+    $("#composer-hint", this.root).textContent = this.tutorOff
+      ? "Enter: send · Shift+Enter: new line · the tutor is off"
+      : "Enter: send · Shift+Enter: new line · Ctrl+Enter: ask the tutor";
   }
 
   send(type, text) {
@@ -329,8 +509,11 @@ export class RoomPage {
     if (turnId) this.conn.send({ type: "cancel", turn_id: turnId });
   }
 
+  // Hosts may stop any answer; members only the answers to their own questions.
   updateStop() {
-    $("#stop", this.root).hidden = this.ended || !this.timeline.activeTurn();
+    const turn = this.timeline ? this.timeline.activeTurn() : null;
+    const mine = turn !== null && this.timeline.askerOf(turn) === this.me.id;
+    $("#stop", this.root).hidden = this.ended || !turn || !(this.host || mine);
   }
 
   setComposerEnabled(enabled) {
@@ -343,6 +526,7 @@ export class RoomPage {
     const signal = this.events.signal;
     $("#copy-code", this.root).addEventListener("click", () => this.copyCode(), { signal });
     $("#end-session", this.root).addEventListener("click", () => this.endSession(), { signal });
+    $("#leave-session", this.root).addEventListener("click", () => this.leave(), { signal });
     $("#topic-switch", this.root).addEventListener("submit", (event) => this.switchTopic(event), {
       signal,
     });
@@ -398,13 +582,20 @@ export class RoomPage {
   // The room is read-only from here on: the session ended or this member may not take part.
   endRoom(message) {
     this.ended = true;
+    clearInterval(this.refreshTimer);
     if (this.conn) this.conn.stop();
     this.setComposerEnabled(false);
     for (const choice of this.root.querySelectorAll(".quiz .choice")) choice.disabled = true;
-    $("#end-session", this.root).hidden = true;
     $("#topic-switch", this.root).hidden = true;
-    this.updateStop();
+    // Nobody is in an ended room, and a removed member no longer sees who is.
+    this.online.clear();
+    for (const typer of this.typers.values()) clearTimeout(typer.timer);
+    this.typers.clear();
+    this.setTyping();
+    this.showHeader();
+    this.renderMembers();
     this.notice(message);
+    $("#room-notice", this.root).classList.toggle("notice-removed", message === REMOVED_NOTICE);
     $("#conn").hidden = true;
   }
 
@@ -421,6 +612,7 @@ export class RoomPage {
 
   notice(message) {
     const box = $("#room-notice", this.root);
+    box.classList.remove("notice-removed");
     box.hidden = !message;
     box.textContent = message || "";
   }

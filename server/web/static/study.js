@@ -85,6 +85,8 @@ export class StudyPanel {
     $("#upload-form", this.root).hidden = !owner;
     $("#upload-owner-only", this.root).hidden = owner || !topic;
     $("#goal-form", this.root).hidden = !topic;
+    // The day picker offers no day ahead: a goal cannot count from the future (en-CA is ISO).
+    $("#goal-since", this.root).max = new Date().toLocaleDateString("en-CA");
     this.materials.clear();
     this.refresh();
     // Citations name materials: keep their names at hand even when another tab is open.
@@ -240,6 +242,21 @@ export class StudyPanel {
         : String(Math.round(goal.value * 10) / 10);
     const target = goal.metric === "quiz_accuracy" ? percent(goal.target) : String(goal.target);
     const due = goal.due_date ? ` · due ${goal.due_date}` : "";
+    // A goal counts only what was done after it was set.
+    const since = goal.since
+      ? [
+          " · ",
+          h(
+            "time",
+            {
+              class: "goal-since",
+              datetime: goal.since,
+              title: "Only what was done from then on counts",
+            },
+            `since ${day(goal.since)}`,
+          ),
+        ]
+      : null;
     return h(
       "li",
       { class: "goal" },
@@ -266,7 +283,9 @@ export class StudyPanel {
       h(
         "span",
         { class: "hint" },
-        `${METRICS[goal.metric]}: ${value} of ${target} (${percent(goal.progress)})${due}`,
+        `${METRICS[goal.metric]}: ${value} of ${target} (${percent(goal.progress)})`,
+        since,
+        due,
       ),
     );
   }
@@ -289,6 +308,15 @@ export class StudyPanel {
       target,
     };
     if (data.get("due_date")) goal.due_date = String(data.get("due_date"));
+    // A goal counts what was done from this day's start (local time); without it, from now.
+    if (data.get("since")) {
+      const since = new Date(`${data.get("since")}T00:00:00`);
+      if (Number.isNaN(since.getTime()) || since > new Date()) {
+        error.textContent = "“Count from” must be today or a day before.";
+        return;
+      }
+      goal.since = since.toISOString();
+    }
     try {
       await api.createGoal(goal);
       form.reset();
@@ -359,6 +387,13 @@ function uploadProblem(error) {
   if (error.status === 0)
     return "The upload did not get through: the connection closed. Very large files may exceed the server's limit.";
   return `The upload failed: ${error.message}.`;
+}
+
+function day(iso) {
+  const when = new Date(iso);
+  return Number.isNaN(when.getTime())
+    ? String(iso)
+    : when.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
 }
 
 function duration(seconds) {

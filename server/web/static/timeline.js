@@ -5,6 +5,7 @@ import { avatar, clock, h, percent } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 
 const TUTOR = { id: 0, name: "Tutor" };
+const TUTOR_MODES = { socratic: "Socratic", explain: "Explain", off: "off" };
 
 export class Timeline {
   // options: me() -> {id, name}; answer(quizId, choice); retry(frame);
@@ -16,6 +17,8 @@ export class Timeline {
     this.turns = new Map(); // turn_id -> turn state, see startTurn
     this.quizzes = new Map(); // quiz_id -> card state
     this.pendingByClientId = new Map(); // client_msg_id -> optimistic list item
+    this.askers = new Map(); // turn_id -> id of the user whose ask it answers
+    this.gone = new Set(); // ids of users removed, whose sockets' "left" says nothing new
   }
 
   clear() {
@@ -23,6 +26,9 @@ export class Timeline {
     this.turns.clear();
     this.quizzes.clear();
     this.pendingByClientId.clear();
+    this.askers.clear();
+    this.gone.clear();
+    this.settings = null; // the session's settings as last shown, to tell what an update changed
     this.list.replaceChildren();
   }
 
@@ -52,11 +58,7 @@ export class Timeline {
           event.ts,
         );
       case "presence":
-        return this.note(
-          `${event.user.name} ${event.event === "join" ? "joined" : "left"}`,
-          "presence",
-          event.ts,
-        );
+        return this.presence(event);
       case "material.added":
         return this.note(`New material: ${event.material.filename}`, "material", event.ts);
       case "material.removed":
@@ -69,6 +71,29 @@ export class Timeline {
         );
       case "session.ended":
         return this.note("The session has ended", "ended", event.ts);
+      case "session.updated": {
+        const before = this.settings;
+        this.settings = event.session;
+        const codeOnly =
+          before &&
+          before.join_code !== event.session.join_code &&
+          settingsText(before) === settingsText(event.session);
+        const text = codeOnly
+          ? "A host gave the session a new join code"
+          : settingsText(event.session);
+        return this.note(text, "settings", event.ts);
+      }
+      case "member.role":
+        return this.note(
+          event.role === "host"
+            ? `${event.user.name} is now a host`
+            : `${event.user.name} is no longer a host`,
+          "settings",
+          event.ts,
+        );
+      case "member.removed":
+        this.gone.add(event.user.id);
+        return this.note(`${event.user.name} is no longer in the session`, "presence", event.ts);
       default:
         return undefined; // a newer server's event: nothing to show
     }
@@ -79,6 +104,11 @@ export class Timeline {
     for (const turn of this.turns.values()) {
       if (!turn.finished) this.breakTurn(turn);
     }
+  }
+
+  // The id of the user who asked what turnId answers, or null when the ask is not known.
+  askerOf(turnId) {
+    return this.askers.get(turnId) ?? null;
   }
 
   activeTurn() {
@@ -120,6 +150,7 @@ export class Timeline {
       this.pendingByClientId.delete(event.client_msg_id);
       optimistic.remove();
     }
+    if (event.type === "ask" && event.turn_id) this.askers.set(event.turn_id, event.user.id);
     const item = this.messageItem(event.type, event.user, event.text, event.ts);
     item.li.dataset.seq = String(event.seq);
     this.append(item.li);
@@ -351,6 +382,17 @@ export class Timeline {
     if (stick) this.scrollDown();
   }
 
+  presence(event) {
+    const id = event.user.id;
+    if (event.event === "join") this.gone.delete(id);
+    else if (this.gone.has(id)) return undefined;
+    return this.note(
+      `${event.user.name} ${event.event === "join" ? "joined" : "left"}`,
+      "presence",
+      event.ts,
+    );
+  }
+
   note(text, kind, ts) {
     this.append(
       h(
@@ -378,4 +420,10 @@ export class Timeline {
   scrollDown() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
   }
+}
+
+function settingsText(session) {
+  const mode = TUTOR_MODES[session.tutor_mode] || session.tutor_mode;
+  const tutor = session.tutor_mode === "off" ? "tutor off" : `tutor ${mode}`;
+  return `Session settings: “${session.title}” · ${tutor} · ${session.locked ? "locked" : "open to join"}`;
 }
