@@ -186,8 +186,10 @@ def register_commands(app: typer.Typer, panel: str) -> None:
 
     @app.command(rich_help_panel=panel)
     def logout() -> None:
-        """Log out: the server revokes the token and it is forgotten here (the server address
-        and username stay)."""
+        """Log out: the server revokes the token and it is forgotten here.
+
+        The server address and username stay, for the next `studyroom login`.
+        """
         run(_logout())
 
     @app.command(rich_help_panel=panel)
@@ -198,9 +200,19 @@ def register_commands(app: typer.Typer, panel: str) -> None:
         run(_rename(display_name))
 
     @app.command(rich_help_panel=panel)
-    def passwd(password_stdin: PasswordStdinOption = False) -> None:
-        """Change your password: the current one, then the new one (twice on a terminal;
-        with --password-stdin, the first two lines of stdin)."""
+    def passwd(
+        password_stdin: Annotated[
+            bool,
+            typer.Option(
+                "--password-stdin",
+                help="Read the current password, then the new one, from stdin's first two lines.",
+            ),
+        ] = False,
+    ) -> None:
+        """Change your password: the current one, then the new one.
+
+        On a terminal the new one is typed twice; with --password-stdin, nothing is asked.
+        """
         run(_passwd(password_stdin))
 
     @app.command(rich_help_panel=panel)
@@ -217,8 +229,10 @@ def register_commands(app: typer.Typer, panel: str) -> None:
         yes: Annotated[bool, typer.Option("--yes", help="Do not ask to confirm.")] = False,
         password_stdin: PasswordStdinOption = False,
     ) -> None:
-        """Delete your account for good: your topics, materials, goals and progress go (what
-        you said in others' sessions stays, as a deleted user). Asks for your password."""
+        """Delete your account for good; asks for your password.
+
+        Topics, materials, goals and progress go; your words in others' rooms stay, unnamed.
+        """
         run(_delete_account(yes, password_stdin))
 
     @app.command(rich_help_panel=panel)
