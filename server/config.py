@@ -63,6 +63,14 @@ class Settings(BaseSettings):
         "commands wait for one (up to the command timeout). Pub/sub and the pipelined "
         "connection come on top.",
     )
+    redis_cluster_partitions: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="On a Redis Cluster, the transcript outbox is cut into this many streams "
+        "(each process keeps one read waiting on every one); sessions are spread over them and "
+        "share a slot with theirs. Every process of a deployment must use the same number.",
+    )
     redis_health_check_s: float = Field(
         default=15.0, ge=0, description="An idle pooled connection is checked with PING after this."
     )

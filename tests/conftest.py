@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from server.config import Settings
+from tests.support.redis_cluster import RedisCluster, redis_cluster
 
 PG_ADMIN_DSN = os.environ.get(
     "STUDYROOM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -47,7 +49,7 @@ def require_services() -> None:
 
 @dataclass(frozen=True)
 class Backend:
-    """Where a test server keeps its data. ``name`` is "embedded" or "services"."""
+    """Where a test server keeps its data. ``name`` is "embedded", "services" or "cluster"."""
 
     name: str
     database_url: str
@@ -146,6 +148,34 @@ async def services_backend() -> AsyncIterator[Backend]:
     finally:
         await _drop_pg_database(name)
         await _delete_redis_prefix(prefix)
+
+
+@pytest.fixture(scope="session")
+def live_cluster() -> Iterator[RedisCluster]:
+    """One real Redis Cluster (three masters, three replicas) for every test that asks,
+    started on first use and stopped at the end of the test session."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        if IN_CI:
+            pytest.fail("CI needs redis-server and redis-cli for the Redis Cluster tests")
+        pytest.skip("redis-server is not installed")
+    with redis_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+async def cluster_backend(live_cluster: RedisCluster) -> AsyncIterator[Backend]:
+    """PostgreSQL and a Redis Cluster, as a scaled-out deployment has them."""
+    require_services()
+    name = f"studyroom_test_{uuid.uuid4().hex[:12]}"
+    await _create_pg_database(name)
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    try:
+        await asyncio.to_thread(_migrate, url)
+        # Every test of the session shares the cluster; a prefix of its own keeps them apart.
+        yield Backend("cluster", url, live_cluster.url, f"t{uuid.uuid4().hex[:12]}")
+    finally:
+        await _drop_pg_database(name)
 
 
 @pytest.fixture(params=["embedded", "services"])

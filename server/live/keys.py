@@ -1,22 +1,68 @@
 """Every Redis key and channel name the live state uses, derived from one prefix.
 
-A session's keys carry its id as a Redis Cluster hash tag (``studyroom:room:{42}:log``) so they
-share a slot and one Lua script may touch them all. The outbox is one stream for the whole
-deployment, read by the ``transcript`` consumer group.
+On one Redis a session's keys carry its id as a hash tag (``studyroom:room:{42}:log``) and the
+outbox is one stream for the whole deployment, read by the ``transcript`` consumer group.
+
+On a Redis Cluster (``partitions`` > 0) the scripts that append to a room log also queue the
+event in the outbox, so the outbox is cut into ``partitions`` streams and a session's keys
+carry its partition's tag instead (``studyroom:room:{p3.17}:42:log``): a session, its outbox
+stream and its sharded channel share one slot. The tags are chosen so the partitions' slots
+are spread evenly over the 16,384, whichever master holds which slot range.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 OUTBOX_GROUP = "transcript"
+# 2**32 divided by the golden ratio: consecutive ids spread evenly (Knuth, TAOCP 6.4).
+_KNUTH = 2_654_435_761
+
+
+@cache
+def partition_tags(partitions: int) -> tuple[str, ...]:
+    """For each partition, a hash tag whose slot lies in the partition's equal share of the
+    slot space: partition ``p`` of ``n`` hashes into ``[p * 16384 // n, (p + 1) * 16384 // n)``."""
+    tags: list[str] = []
+    for partition in range(partitions):
+        low = partition * REDIS_CLUSTER_HASH_SLOTS // partitions
+        high = (partition + 1) * REDIS_CLUSTER_HASH_SLOTS // partitions
+        attempt = 0
+        while not low <= key_slot(f"p{partition}.{attempt}".encode()) < high:
+            attempt += 1
+        tags.append(f"p{partition}.{attempt}")
+    return tuple(tags)
 
 
 @dataclass(frozen=True, slots=True)
 class LiveKeys:
     prefix: str
+    # 0: one Redis, one outbox. Otherwise a Redis Cluster: see the module docstring.
+    partitions: int = 0
+    _tags: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.partitions < 0:
+            raise ValueError("partitions must be 0 (one Redis) or more")
+        object.__setattr__(self, "_tags", partition_tags(self.partitions))
+
+    def partition(self, session_id: int) -> int:
+        """The outbox partition of a session (0 on one Redis).
+
+        Multiplicative hashing, so sessions made one after another land on partitions, and so
+        masters, far apart rather than filling one master's slot range first.
+        """
+        if not self.partitions:
+            return 0
+        return (session_id * _KNUTH) % 2**32 % self.partitions
 
     def _session(self, session_id: int, suffix: str) -> str:
+        if self.partitions:
+            tag = self._tags[self.partition(session_id)]
+            return f"{self.prefix}:room:{{{tag}}}:{session_id}:{suffix}"
         # An int renders as bare digits: never a brace to move the hash tag, and the very names
         # that ids rendered with str() had, so upgraded deployments keep their live state.
         return f"{self.prefix}:room:{{{session_id}}}:{suffix}"
@@ -130,8 +176,22 @@ class LiveKeys:
 
     @property
     def outbox(self) -> str:
-        """Stream of persisted events awaiting the transcript: fields ``s``, ``q``, ``d``."""
-        return f"{self.prefix}:outbox"
+        """On one Redis, the stream of persisted events awaiting the transcript: fields ``s``,
+        ``q``, ``d``."""
+        return self.outboxes[0]
+
+    @property
+    def outboxes(self) -> list[str]:
+        """Every outbox stream, in partition order."""
+        if not self.partitions:
+            return [f"{self.prefix}:outbox"]
+        return [f"{self.prefix}:outbox:{{{tag}}}" for tag in self._tags]
+
+    def outbox_of(self, session_id: int) -> str:
+        """The outbox stream a session's events are queued in (its slot's, on a cluster)."""
+        if not self.partitions:
+            return self.outbox
+        return f"{self.prefix}:outbox:{{{self._tags[self.partition(session_id)]}}}"
 
     @property
     def outbox_group(self) -> str:

@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote, unquote
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ClusterError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -44,8 +47,21 @@ class RedisLimits:
 # Every command must answer within this unless told otherwise; see unavailable().
 COMMAND_TIMEOUT_S = RedisLimits().command_timeout_s
 
-# What the driver raises when the server cannot be reached or stops answering.
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+# What the driver raises when the server cannot be reached or stops answering, or (on a
+# cluster) while a slot has no master: a failover, a migration the client has not caught up
+# with (``ClusterDownError``, ``TryAgainError``, ``MovedError`` past its redirects, …).
+UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterError,
+    RedisClusterException,
+)
+
+# Either client: the engine's parts use only the commands both have.
+Client = redis.Redis | RedisCluster
+
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 Entries = list[tuple[str, dict[str, str]]]
 
@@ -76,6 +92,87 @@ def connect(url: str, limits: RedisLimits | None = None) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterAddress:
+    """What a ``redis+cluster://[user:password@]host:port[,host:port…]`` URL says."""
+
+    nodes: tuple[tuple[str, int], ...]
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> ClusterAddress:
+        scheme, _, rest = url.partition("://")
+        if scheme + "://" not in CLUSTER_SCHEMES:
+            raise ValueError(f"not a Redis Cluster URL: {url!r}")
+        rest = rest.split("/", 1)[0].split("?", 1)[0]
+        credentials, _, hosts = rest.rpartition("@")
+        username, _, password = credentials.partition(":") if credentials else ("", "", "")
+        nodes: list[tuple[str, int]] = []
+        for part in hosts.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"a Redis Cluster URL lists host:port seeds, not {part!r}")
+            nodes.append((host.strip("[]"), int(port)))
+        return cls(
+            tuple(nodes),
+            tls=scheme == "rediss+cluster",
+            username=unquote(username) or None,
+            password=unquote(password) or None,
+        )
+
+    def node_url(self, host: str, port: int) -> str:
+        """A plain URL of one node, with this cluster's credentials and TLS."""
+        auth = ""
+        if self.password is not None:
+            auth = f"{quote(self.username or '', safe='')}:{quote(self.password, safe='')}@"
+        return f"{'rediss' if self.tls else 'redis'}://{auth}{host}:{port}"
+
+
+class BoundedRedisCluster(RedisCluster):
+    """redis-py's cluster client, with commands beyond ``max_commands`` at once waiting for one
+    to finish, as :func:`connect`'s blocking pool makes them wait on one Redis: the cluster's
+    node pools refuse a command outright (``MaxConnectionsError``) when they are exhausted."""
+
+    def __init__(self, *args: Any, max_commands: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._commands = asyncio.Semaphore(max_commands)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._commands:
+            return await super().execute_command(*args, **kwargs)
+
+
+# Connections each node's pool may open beyond ``max_connections``: room for the few pipelined
+# transactions, which bypass the command bound.
+_CLUSTER_POOL_SLACK = 16
+
+
+def connect_cluster(url: str, limits: RedisLimits | None = None) -> RedisCluster:
+    """redis-py's cluster client on the seeds of ``url``: it learns the slots from them, follows
+    MOVED and ASK, and refreshes its map after a failover. It retries nothing else, for the
+    reason :func:`connect` gives: a failure reaches the caller as :class:`LiveStateUnavailable`.
+    ``max_connections`` bounds the commands in flight at once.
+    """
+    limits = limits or RedisLimits()
+    address = ClusterAddress.parse(url)
+    return BoundedRedisCluster(
+        max_commands=limits.max_connections,
+        startup_nodes=[ClusterNode(host, port) for host, port in address.nodes],
+        decode_responses=True,
+        protocol=2,
+        username=address.username,
+        password=address.password,
+        ssl=address.tls,
+        socket_connect_timeout=limits.connect_timeout_s,
+        socket_timeout=None,
+        health_check_interval=limits.health_check_s,
+        max_connections=limits.max_connections + _CLUSTER_POOL_SLACK,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 @contextlib.asynccontextmanager
 async def unavailable(
     timeout_s: float = COMMAND_TIMEOUT_S, *, waits_s: float = 0.0
@@ -94,7 +191,7 @@ async def unavailable(
         raise LiveStateUnavailable(f"Redis: {exc or type(exc).__name__}") from exc
 
 
-def load_script(client: redis.Redis, *names: str) -> AsyncScript:
+def load_script(client: Client, *names: str) -> AsyncScript:
     """The files of ``lua/`` joined in this order, so a library file can precede its users."""
     return client.register_script(_source(names))
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as redis
-
 from protocol.events import UserRef, check_event_body
 from protocol.sequence import LogWindow
 from server.live.keys import LiveKeys
 from server.live.ports import Departures, Entry, LiveStateUnavailable, LoggedEvent
 from server.live.redis_client import (
     COMMAND_TIMEOUT_S,
+    Client,
     entry_seq,
     load_pipe_script,
     load_script,
@@ -29,7 +28,7 @@ _CREATE_ATTEMPTS = 3
 class RedisRoomDoor:
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: LiveKeys,
         log: RedisRoomLog,
         presence: RedisPresence,
@@ -56,7 +55,7 @@ class RedisRoomDoor:
             *keys.presence(session_id),
             keys.meta(session_id),
             keys.log(session_id),
-            keys.outbox,
+            keys.outbox_of(session_id),
         ]
         args = [
             *self._presence.join_args(conn_id, user),
@@ -66,6 +65,7 @@ class RedisRoomDoor:
             session_id,
             keys.channel(session_id),
             log.outbox_maxlen,
+            log.publish,
         ]
         for _ in range(_CREATE_ATTEMPTS):
             async with unavailable(self._timeout_s):

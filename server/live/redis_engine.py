@@ -11,15 +11,23 @@ from __future__ import annotations
 
 from server.live.keys import LiveKeys
 from server.live.ports import LiveState, SeedSource
-from server.live.redis_client import RedisLimits, connect
+from server.live.redis_client import (
+    ClusterAddress,
+    RedisLimits,
+    connect,
+    connect_cluster,
+    unavailable,
+)
 from server.live.redis_door import RedisRoomDoor
 from server.live.redis_gates import RedisSessionGates
 from server.live.redis_limits import RedisTutorLimits
 from server.live.redis_log import RedisRoomLog
 from server.live.redis_outbox import RedisOutbox
+from server.live.redis_partitioned_outbox import PartitionedOutbox
 from server.live.redis_pipe import RedisPipe, pipe_supports
 from server.live.redis_presence import RedisPresence
 from server.live.redis_revocations import RedisTokenRevocations
+from server.live.redis_sharded_fanout import ShardedFanout
 from server.live.redis_tutor import RedisTutorState
 
 __all__ = [
@@ -29,8 +37,12 @@ __all__ = [
     "RedisSessionGates",
     "RedisTutorLimits",
     "RedisTutorState",
+    "redis_cluster_live_state",
     "redis_live_state",
 ]
+
+# Outbox partitions on a Redis Cluster unless told otherwise (``redis_cluster_partitions``).
+CLUSTER_PARTITIONS = 16
 
 
 async def redis_live_state(
@@ -84,5 +96,75 @@ async def redis_live_state(
         limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
         gates=RedisSessionGates(client, keys, ttl_s=gate_ttl_s, pipe=pipe, timeout_s=timeout_s),
         door=RedisRoomDoor(client, keys, log, presence, pipe=pipe, timeout_s=timeout_s),
+        revocations=RedisTokenRevocations(client, keys, timeout_s=timeout_s),
+    )
+
+
+async def redis_cluster_live_state(
+    *,
+    url: str,
+    prefix: str,
+    retention: int,
+    idle_ttl_s: int,
+    presence_ttl_s: float,
+    seed: SeedSource,
+    consumer: str,
+    claim_idle_s: float = 30.0,
+    gate_ttl_s: int = 300,
+    partitions: int = CLUSTER_PARTITIONS,
+    limits: RedisLimits | None = None,
+) -> LiveState:
+    """The same engines on a Redis Cluster (``redis+cluster://``): keys tagged by partition,
+    fan-out over sharded pub/sub, the outbox in ``partitions`` streams (see ``keys``).
+
+    Every script touches the keys of one session, so one slot. Raises
+    :class:`LiveStateUnavailable` if no seed node answers.
+    """
+    limits = limits or RedisLimits()
+    timeout_s = limits.command_timeout_s
+    client = connect_cluster(url, limits)
+    keys = LiveKeys(prefix, partitions)
+    outbox = PartitionedOutbox(
+        [
+            RedisOutbox(
+                client,
+                keys,
+                consumer=consumer,
+                claim_idle_s=claim_idle_s,
+                timeout_s=timeout_s,
+                stream=stream,
+            )
+            for stream in keys.outboxes
+        ]
+    )
+    try:
+        async with unavailable(timeout_s):
+            await client.initialize()
+        await outbox.create_group()
+    except BaseException:
+        await client.aclose()
+        raise
+    address = ClusterAddress.parse(url)
+    log = RedisRoomLog(
+        client,
+        keys,
+        retention=retention,
+        idle_ttl_s=idle_ttl_s,
+        seed=seed,
+        timeout_s=timeout_s,
+        sharded_fanout=lambda newest: ShardedFanout(
+            client, address, newest, connect_timeout_s=limits.connect_timeout_s
+        ),
+        on_close=outbox.close,
+    )
+    presence = RedisPresence(client, keys, ttl_s=presence_ttl_s, timeout_s=timeout_s)
+    return LiveState(
+        log=log,
+        presence=presence,
+        outbox=outbox,
+        tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
+        limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
+        gates=RedisSessionGates(client, keys, ttl_s=gate_ttl_s, timeout_s=timeout_s),
+        door=RedisRoomDoor(client, keys, log, presence, timeout_s=timeout_s),
         revocations=RedisTokenRevocations(client, keys, timeout_s=timeout_s),
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -38,14 +38,20 @@ Newest = Callable[[int], Awaitable[LoggedEvent | None]]
 
 
 @dataclass(eq=False)
-class _Channel:
+class Channel:
+    """One subscribed channel: its session, its listeners, and whether Redis confirmed it."""
+
     session_id: int
     confirmed: asyncio.Future[None]
     listeners: list[Listener] = field(default_factory=list)
 
 
-class _RedisSubscription:
-    def __init__(self, fanout: Fanout, channel: str, entry: _Channel, listener: Listener) -> None:
+class _Registry(Protocol):
+    async def remove(self, channel: str, entry: Channel, listener: Listener) -> None: ...
+
+
+class ChannelSubscription:
+    def __init__(self, fanout: _Registry, channel: str, entry: Channel, listener: Listener) -> None:
         self._fanout = fanout
         self._channel = channel
         self._entry = entry
@@ -53,6 +59,49 @@ class _RedisSubscription:
 
     async def close(self) -> None:
         await self._fanout.remove(self._channel, self._entry, self._listener)
+
+
+async def confirmed(subscription: ChannelSubscription, entry: Channel) -> ChannelSubscription:
+    """Wait until Redis confirmed ``entry``'s channel; on failure the subscription is closed."""
+    try:
+        await asyncio.wait_for(asyncio.shield(entry.confirmed), _CONFIRM_TIMEOUT_S)
+    except TimeoutError as exc:
+        await subscription.close()
+        raise LiveStateUnavailable("Redis did not confirm the subscription") from exc
+    except BaseException:
+        await asyncio.shield(subscription.close())
+        raise
+    return subscription
+
+
+def fail_unconfirmed(channels: Iterable[Channel], exc: Exception) -> None:
+    """Waiting subscribers learn now that Redis is down rather than at their timeout."""
+    for entry in channels:
+        if not entry.confirmed.done():
+            entry.confirmed.set_exception(LiveStateUnavailable(f"Redis: {exc}"))
+            # Each waiter re-raises it; none may be left, and that is no error.
+            entry.confirmed.exception()
+
+
+def dispatch(entry: Channel, message: str) -> None:
+    """Hand a published message to the channel's listeners: a signal, or a numbered frame."""
+    if message.startswith(SIGNAL_MARK):
+        deliver(entry, LoggedEvent(0, message[len(SIGNAL_MARK) :]))
+        return
+    try:
+        event = LoggedEvent(peek_seq(message), message)
+    except ValueError:
+        log.error("dropping a malformed frame of session %s: %.80r", entry.session_id, message)
+        return
+    deliver(entry, event)
+
+
+def deliver(entry: Channel, event: LoggedEvent) -> None:
+    for listener in tuple(entry.listeners):
+        try:
+            listener(event)
+        except Exception:
+            log.exception("a listener of session %s failed", entry.session_id)
 
 
 class Fanout:
@@ -65,7 +114,7 @@ class Fanout:
     def __init__(self, pool: ConnectionPool, newest: Newest) -> None:
         self._pool = pool
         self._newest = newest
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, Channel] = {}
         # SUBSCRIBE replies still due on the current connection, per channel. A subscription is
         # confirmed by the reply to its latest SUBSCRIBE, which comes after any UNSUBSCRIBE.
         self._pending: dict[str, int] = {}
@@ -85,22 +134,13 @@ class Fanout:
         async with self._lock:
             entry = self._channels.get(channel)
             if entry is None:
-                entry = _Channel(session_id, asyncio.get_running_loop().create_future())
+                entry = Channel(session_id, asyncio.get_running_loop().create_future())
                 self._channels[channel] = entry
                 await self._send("SUBSCRIBE", channel)
             entry.listeners.append(listener)
-        subscription = _RedisSubscription(self, channel, entry, listener)
-        try:
-            await asyncio.wait_for(asyncio.shield(entry.confirmed), _CONFIRM_TIMEOUT_S)
-        except TimeoutError as exc:
-            await subscription.close()
-            raise LiveStateUnavailable("Redis did not confirm the subscription") from exc
-        except BaseException:
-            await asyncio.shield(subscription.close())
-            raise
-        return subscription
+        return await confirmed(ChannelSubscription(self, channel, entry, listener), entry)
 
-    async def remove(self, channel: str, entry: _Channel, listener: Listener) -> None:
+    async def remove(self, channel: str, entry: Channel, listener: Listener) -> None:
         with contextlib.suppress(ValueError):
             entry.listeners.remove(listener)
         if entry.listeners:
@@ -134,7 +174,7 @@ class Fanout:
                 conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
             except UNAVAILABLE as exc:
                 log.warning("room log pub/sub cannot connect (%s); retrying", exc)
-                self._fail_unconfirmed(exc)
+                fail_unconfirmed(self._channels.values(), exc)
             else:
                 try:
                     async with self._lock:
@@ -156,14 +196,6 @@ class Fanout:
                 reconnecting = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, _BACKOFF_MAX_S)
-
-    def _fail_unconfirmed(self, exc: Exception) -> None:
-        """Waiting subscribers learn now that Redis is down rather than at their timeout."""
-        for entry in self._channels.values():
-            if not entry.confirmed.done():
-                entry.confirmed.set_exception(LiveStateUnavailable(f"Redis: {exc}"))
-                # Each waiter re-raises it; none may be left, and that is no error.
-                entry.confirmed.exception()
 
     async def _drop(self, conn: AbstractConnection) -> None:
         async with self._lock:
@@ -192,7 +224,7 @@ class Fanout:
         if kind == "message":
             entry = self._channels.get(channel)
             if entry is not None:
-                self._dispatch(entry, reply[2])
+                dispatch(entry, reply[2])
         elif kind == "subscribe":
             due = self._pending.get(channel, 0) - 1
             if due > 0:
@@ -206,27 +238,9 @@ class Fanout:
                 self._resync.discard(channel)
                 event = await self._newest(entry.session_id)
                 if event is not None:
-                    self._deliver(entry, event)
+                    deliver(entry, event)
             if not entry.confirmed.done():
                 entry.confirmed.set_result(None)
-
-    def _dispatch(self, entry: _Channel, message: str) -> None:
-        if message.startswith(SIGNAL_MARK):
-            self._deliver(entry, LoggedEvent(0, message[len(SIGNAL_MARK) :]))
-            return
-        try:
-            event = LoggedEvent(peek_seq(message), message)
-        except ValueError:
-            log.error("dropping a malformed frame of session %s: %.80r", entry.session_id, message)
-            return
-        self._deliver(entry, event)
-
-    def _deliver(self, entry: _Channel, event: LoggedEvent) -> None:
-        for listener in tuple(entry.listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("a listener of session %s failed", entry.session_id)
 
     async def close(self) -> None:
         self._closed = True

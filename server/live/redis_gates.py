@@ -8,18 +8,16 @@ database within a TTL. A fill uses ``HSETNX``, so it never replaces a fact writt
 
 from __future__ import annotations
 
-import redis.asyncio as redis
-
 from server.live.keys import LiveKeys
 from server.live.ports import Gate, GateCheck
-from server.live.redis_client import COMMAND_TIMEOUT_S, unavailable
+from server.live.redis_client import COMMAND_TIMEOUT_S, Client, unavailable
 from server.live.redis_pipe import RedisPipe
 
 
 class RedisSessionGates:
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: LiveKeys,
         *,
         ttl_s: int,

@@ -7,11 +7,9 @@ key, so user and session counters may live on different Redis Cluster slots.
 
 from __future__ import annotations
 
-import redis.asyncio as redis
-
 from server.live.keys import LiveKeys
 from server.live.ports import AskBucket, SessionTokens, TokenBudget, UserAsks
-from server.live.redis_client import COMMAND_TIMEOUT_S, load_script, unavailable
+from server.live.redis_client import COMMAND_TIMEOUT_S, Client, load_script, unavailable
 
 # A day's budget is kept through the next day too, for processes whose clocks disagree.
 _DAY_BUDGET_TTL_S = 2 * 24 * 3600
@@ -20,7 +18,7 @@ _DAY_BUDGET_TTL_S = 2 * 24 * 3600
 class RedisTutorLimits:
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: LiveKeys,
         *,
         idle_ttl_s: int,

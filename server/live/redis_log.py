@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis.asyncio as redis
 
@@ -25,13 +27,14 @@ from server.live.ports import (
 )
 from server.live.redis_client import (
     COMMAND_TIMEOUT_S,
+    Client,
     entry_seq,
     load_pipe_script,
     load_script,
     stream_entries,
     unavailable,
 )
-from server.live.redis_fanout import SIGNAL_MARK, Fanout
+from server.live.redis_fanout import SIGNAL_MARK, Fanout, Newest
 from server.live.redis_pipe import RedisPipe
 
 # A safety bound, far above what a healthy transcript writer leaves behind.
@@ -47,18 +50,28 @@ class LogSettings:
     retention: int
     idle_ttl_s: int
     outbox_maxlen: int
+    # PUBLISH, or SPUBLISH for a Redis Cluster's sharded channels.
+    publish: str
+
+
+class _Fanout(Protocol):
+    async def add(self, session_id: int, channel: str, listener: Listener) -> Subscription: ...
+
+    async def close(self) -> None: ...
 
 
 class RedisRoomLog:
-    """Closing it closes the connection pool the presence and outbox share.
+    """Closing it closes the connection pool the presence and outbox share, and runs
+    ``on_close`` first (the cluster's outbox readers).
 
     With a ``pipe``, appends and signals (the commands of every chat and every streamed token)
-    go through it rather than through the pool.
+    go through it rather than through the pool. With ``sharded_fanout`` (a Redis Cluster) frames
+    are published with SPUBLISH and read by it; otherwise by pub/sub on the client's pool.
     """
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: LiveKeys,
         *,
         retention: int,
@@ -66,8 +79,11 @@ class RedisRoomLog:
         seed: SeedSource,
         pipe: RedisPipe | None = None,
         timeout_s: float = COMMAND_TIMEOUT_S,
+        sharded_fanout: Callable[[Newest], _Fanout] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
+        self._on_close = on_close
         self._timeout_s = timeout_s
         self._pipe = pipe
         self._keys = keys
@@ -82,7 +98,14 @@ class RedisRoomLog:
         self._create = load_script(client, "log_create.lua")
         self._window = load_script(client, "log_lib.lua", "log_window.lua")
         self._creating: dict[int, asyncio.Task[None]] = {}
-        self._fanout = Fanout(client.connection_pool, self._newest)
+        self._fanout: _Fanout
+        if sharded_fanout is not None:
+            self._publish = "SPUBLISH"
+            self._fanout = sharded_fanout(self._newest)
+        else:
+            assert isinstance(client, redis.Redis)
+            self._publish = "PUBLISH"
+            self._fanout = Fanout(client.connection_pool, self._newest)
 
     async def append(
         self, session_id: int, body: str, *, persist: bool, queue_turn: bool = False
@@ -92,7 +115,7 @@ class RedisRoomLog:
         keys = [
             self._keys.meta(session_id),
             self._keys.log(session_id),
-            self._keys.outbox,
+            self._keys.outbox_of(session_id),
             self._keys.turns(session_id),
         ]
         args: list[str | int] = [
@@ -104,6 +127,7 @@ class RedisRoomLog:
             self._keys.channel(session_id),
             _OUTBOX_MAXLEN,
             int(queue_turn),
+            self._publish,
         ]
         for _ in range(_CREATE_ATTEMPTS):
             async with unavailable(self._timeout_s):
@@ -118,9 +142,9 @@ class RedisRoomLog:
         channel, message = self._keys.channel(session_id), SIGNAL_MARK + frame
         async with unavailable(self._timeout_s):
             if self._pipe is None:
-                await self._client.publish(channel, message)
+                await self._client.execute_command(self._publish, channel, message)
             else:
-                await self._pipe.execute("PUBLISH", channel, message)
+                await self._pipe.execute(self._publish, channel, message)
 
     async def window(self, session_id: int) -> LogWindow:
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
@@ -136,7 +160,7 @@ class RedisRoomLog:
 
     @property
     def settings(self) -> LogSettings:
-        return LogSettings(self._retention, self._idle_ttl_s, _OUTBOX_MAXLEN)
+        return LogSettings(self._retention, self._idle_ttl_s, _OUTBOX_MAXLEN, self._publish)
 
     async def ensure_log(self, session_id: int) -> None:
         """Create the session's log (a new epoch, seeded) unless it exists."""
@@ -189,7 +213,12 @@ class RedisRoomLog:
             await self._client.ping()
 
     async def close(self) -> None:
+        if self._on_close is not None:
+            await self._on_close()
         await self._fanout.close()
         if self._pipe is not None:
             self._pipe.close()
-        await self._client.aclose(close_connection_pool=True)
+        if isinstance(self._client, redis.Redis):
+            await self._client.aclose(close_connection_pool=True)
+        else:
+            await self._client.aclose()

@@ -7,13 +7,13 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
 from server.live.keys import LiveKeys
 from server.live.ports import OutboxItem
 from server.live.redis_client import (
     COMMAND_TIMEOUT_S,
+    Client,
     Entries,
     load_script,
     stream_entries,
@@ -50,7 +50,7 @@ class RedisOutbox:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: LiveKeys,
         *,
         consumer: str,
@@ -58,10 +58,12 @@ class RedisOutbox:
         prune_idle_s: float | None = None,
         prune_every_s: float = _PRUNE_EVERY_S,
         timeout_s: float = COMMAND_TIMEOUT_S,
+        stream: str | None = None,
     ) -> None:
         self._client = client
         self._timeout_s = timeout_s
-        self._stream = keys.outbox
+        # One of a cluster's partitions, or the one outbox.
+        self._stream = keys.outbox if stream is None else stream
         self._group = keys.outbox_group
         self._consumer = consumer
         self._claim_idle_ms = max(1, round(claim_idle_s * 1000))

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import math
 
-import redis.asyncio as redis
-
 from protocol.events import UserRef
 from server.live.keys import LiveKeys
-from server.live.redis_client import COMMAND_TIMEOUT_S, load_script, unavailable
+from server.live.redis_client import COMMAND_TIMEOUT_S, Client, load_script, unavailable
 
 # Presence keys outlive the last heartbeat long enough for another process to reap (and
 # announce) a dead process's connections; an abandoned room then vanishes.
@@ -22,7 +20,7 @@ _PRESENCE_KEY_TTL_FACTOR = 20
 class RedisPresence:
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: LiveKeys,
         *,
         ttl_s: float,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import redis.asyncio as redis
-
 from server.live.keys import LiveKeys
-from server.live.redis_client import COMMAND_TIMEOUT_S, unavailable
+from server.live.redis_client import COMMAND_TIMEOUT_S, Client, unavailable
 
 
 class RedisTokenRevocations:
     def __init__(
-        self, client: redis.Redis, keys: LiveKeys, *, timeout_s: float = COMMAND_TIMEOUT_S
+        self, client: Client, keys: LiveKeys, *, timeout_s: float = COMMAND_TIMEOUT_S
     ) -> None:
         self._client = client
         self._keys = keys

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import redis.asyncio as redis
-
 from server.live.keys import LiveKeys
 from server.live.ports import LoggedEvent
-from server.live.redis_client import COMMAND_TIMEOUT_S, unavailable
+from server.live.redis_client import COMMAND_TIMEOUT_S, Client, unavailable
 
 # Compare-and-act on the lease: only its holder may extend or drop it.
 _RENEW = """
@@ -35,7 +33,7 @@ return 1
 class RedisTutorState:
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: LiveKeys,
         *,
         idle_ttl_s: int,

@@ -1,9 +1,10 @@
 -- Shared by the scripts that append to a room log, which are loaded with this file prepended.
 
--- Number one event, store it, queue it for the transcript and publish it. Returns seq and the
--- frame, or false when the session has no log yet (the caller creates it).
+-- Number one event, store it, queue it for the transcript and publish it (``publish`` is
+-- PUBLISH, or SPUBLISH on a Redis Cluster). Returns seq and the frame, or false when the session
+-- has no log yet (the caller creates it).
 local function append_event(meta, log, outbox, body, retention, idle_ttl_s, persist,
-                            session_id, channel, outbox_maxlen)
+                            session_id, channel, outbox_maxlen, publish)
   local head = redis.call('HGET', meta, 'head')
   if not head then
     return false
@@ -20,7 +21,7 @@ local function append_event(meta, log, outbox, body, retention, idle_ttl_s, pers
     redis.call('XADD', outbox, 'MAXLEN', '~', outbox_maxlen, '*', 's', session_id, 'q', seq,
                'd', frame)
   end
-  redis.call('PUBLISH', channel, frame)
+  redis.call(publish, channel, frame)
   return {seq, frame}
 end
 

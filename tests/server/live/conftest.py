@@ -1,4 +1,5 @@
-"""Live-state engines for tests: the memory engine, or Redis under a throwaway prefix.
+"""Live-state engines for tests: the memory engine, Redis, or a real Redis Cluster (three
+masters, three replicas, started for the test session), each under a throwaway prefix.
 
 A ``Harness`` stands for one backend. ``peer`` gives a second process on the same backend: on
 Redis a separate engine with its own connections and consumer name; with the memory engine,
@@ -18,11 +19,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from server.live.keys import LiveKeys
 from server.live.memory import memory_live_state
 from server.live.ports import LiveState, LoggedEvent
-from server.live.redis_engine import redis_live_state
+from server.live.redis_engine import CLUSTER_PARTITIONS, redis_cluster_live_state, redis_live_state
+from tests.support.redis_cluster import RedisCluster
 
 REDIS_URL = os.environ.get("STUDYROOM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -50,10 +53,11 @@ class Options:
 
 
 class Harness:
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, cluster: RedisCluster | None = None) -> None:
         self.kind = kind
+        self.cluster = cluster
         self.prefix = f"t{uuid.uuid4().hex[:12]}"
-        self.keys = LiveKeys(self.prefix)
+        self.keys = LiveKeys(self.prefix, CLUSTER_PARTITIONS if cluster else 0)
         # What the durable transcript holds per session; tests set it before a log is created.
         self.seeds: dict[int, int] = {}
         self._states: list[LiveState] = []
@@ -62,7 +66,7 @@ class Harness:
     @property
     def shared(self) -> bool:
         """Whether two instances really are two processes sharing one backend."""
-        return self.kind == "redis"
+        return self.kind != "memory"
 
     async def seed(self, session_id: int) -> int:
         return self.seeds.get(session_id, 0)
@@ -76,6 +80,18 @@ class Harness:
                 retention=opts.retention,
                 presence_ttl_s=opts.presence_ttl_s,
                 seed=self.seed,
+                gate_ttl_s=opts.gate_ttl_s,
+            )
+        elif self.cluster is not None:
+            state = await redis_cluster_live_state(
+                url=self.cluster.url,
+                prefix=self.prefix,
+                retention=opts.retention,
+                idle_ttl_s=3600,
+                presence_ttl_s=opts.presence_ttl_s,
+                seed=self.seed,
+                consumer=consumer,
+                claim_idle_s=opts.claim_idle_s,
                 gate_ttl_s=opts.gate_ttl_s,
             )
         else:
@@ -109,10 +125,13 @@ class Harness:
         if not self.shared:
             return await self.open(**asdict(self._options[id(state)]))
         async with self.admin() as client:
+            # One slot, so one DEL on a cluster too.
             await client.delete(*self.keys.session_keys(session_id))
         return state
 
-    def admin(self) -> redis.Redis:
+    def admin(self) -> redis.Redis | ClusterClient:
+        if self.cluster is not None:
+            return ClusterClient.from_url(self.cluster.seed_url, decode_responses=True)
         return redis.Redis.from_url(REDIS_URL, decode_responses=True)
 
     async def close(self) -> None:
@@ -122,8 +141,9 @@ class Harness:
         if self.shared:
             async with self.admin() as client:
                 doomed = [key async for key in client.scan_iter(match=f"{self.prefix}:*")]
-                if doomed:
-                    await client.delete(*doomed)
+                # Key by key: on a cluster the keys are spread over every slot.
+                for key in doomed:
+                    await client.delete(key)
 
 
 class Collector:
@@ -151,12 +171,14 @@ class Collector:
         await self.wait_until(lambda: len(self.events) >= count, timeout)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     """Run the test on each engine; see the module docstring."""
     if request.param == "redis":
         require_redis()
-    harness = Harness(request.param)
+    # tests/conftest.py: one Redis Cluster for the test session, started on first use.
+    cluster = request.getfixturevalue("live_cluster") if request.param == "cluster" else None
+    harness = Harness(request.param, cluster)
     try:
         yield harness
     finally:
