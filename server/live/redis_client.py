@@ -140,6 +140,13 @@ class BoundedRedisCluster(RedisCluster):
         self._commands = asyncio.Semaphore(max_commands)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if args and args[0] == "XREADGROUP" and "target_nodes" not in kwargs:
+            # redis-py finds the keys of XREADGROUP by asking a node (COMMAND GETKEYS), and
+            # that node is not replaced when it dies: after a failover every outbox read would
+            # fail on the dead node, with no refresh asked for. The stream is known: route it.
+            words = [arg.decode() if isinstance(arg, bytes) else str(arg) for arg in args]
+            stream = args[words.index("STREAMS") + 1]
+            kwargs["target_nodes"] = self.get_node_from_key(stream)
         async with self._commands:
             return await super().execute_command(*args, **kwargs)
 

@@ -99,6 +99,9 @@ class RedisRoomLog:
         self._window = load_script(client, "log_lib.lua", "log_window.lua")
         self._creating: dict[int, asyncio.Task[None]] = {}
         self._fanout: _Fanout
+        # On a cluster every script that writes or reads the head fences the log first
+        # (fence_log in lua/log_lib.lua): a failover must not hand out a number twice.
+        self._fence = int(sharded_fanout is not None)
         if sharded_fanout is not None:
             self._publish = "SPUBLISH"
             self._fanout = sharded_fanout(self._newest)
@@ -150,7 +153,7 @@ class RedisRoomLog:
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
         for _ in range(_CREATE_ATTEMPTS):
             async with unavailable(self._timeout_s):
-                reply = await self._window(keys=keys)
+                reply = await self._window(keys=keys, args=[self._fence])
             if reply:
                 epoch, head, first_id = reply
                 first_seq = entry_seq(first_id) if first_id else int(head) + 1
@@ -183,7 +186,9 @@ class RedisRoomLog:
         head = await self._seed(session_id)
         keys = [self._keys.meta(session_id), self._keys.log(session_id)]
         async with unavailable(self._timeout_s):
-            await self._create(keys=keys, args=[secrets.token_hex(8), head, self._idle_ttl_s])
+            await self._create(
+                keys=keys, args=[secrets.token_hex(8), head, self._idle_ttl_s, self._fence]
+            )
 
     async def read(
         self, session_id: int, after_seq: int, limit: int | None = None

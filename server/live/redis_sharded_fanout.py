@@ -171,6 +171,12 @@ class ShardedFanout:
                             log.info("sharded channel %s has no master yet (%s)", channel, exc)
                             self._placed[channel] = link
                             link.stranded.add(channel)
+                # A link left with no channel (its master died, or gave its slots away) would
+                # otherwise keep reconnecting to it.
+                for name, link in list(self._links.items()):
+                    if link.idle:
+                        del self._links[name]
+                        await link.close()
 
     async def close(self) -> None:
         self._closed = True
@@ -222,6 +228,10 @@ class _Link:
             if self._conn is not None and self._conn.is_connected:
                 self._leaving[channel] = self._leaving.get(channel, 0) + 1
             await self._send("SUNSUBSCRIBE", channel)
+
+    @property
+    def idle(self) -> bool:
+        return not self._subscribed and not self.stranded
 
     def forget(self, channel: str) -> None:
         self._subscribed.discard(channel)

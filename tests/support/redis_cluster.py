@@ -81,6 +81,10 @@ class RedisCluster:
         roles = {node.port: node.cli("ROLE").split("\n", 1)[0] for node in live}
         return [node for node in live if roles[node.port] == "master"]
 
+    def master_at(self, address: str) -> ClusterNode:
+        """The node listening at ``host:port``, as redis-py's cluster map names it."""
+        return next(node for node in self.nodes if node.address == address)
+
     def kill(self, node: ClusterNode) -> None:
         node.process.send_signal(signal.SIGKILL)
         node.process.wait(10)
@@ -103,6 +107,10 @@ class RedisCluster:
     def _healthy(node: ClusterNode) -> bool:
         info = node.cli("CLUSTER", "INFO")
         if "cluster_state:ok" not in info:
+            return False
+        # A replica that has not synced yet would refuse to take over from its master.
+        replication = node.cli("INFO", "replication")
+        if "role:slave" in replication and "master_link_status:up" not in replication:
             return False
         masters = [line for line in node.cli("CLUSTER", "NODES").splitlines() if "master" in line]
         live = [line for line in masters if "fail" not in line.split()[2]]

@@ -8,6 +8,10 @@
 --       session_id, channel, outbox_maxlen, publish ("PUBLISH" or "SPUBLISH")
 -- Returns {epoch, head, first_id, joined frame or '', members' JSON} (head and first_id as
 -- they were before the join), {departed users' JSON}, or false if the session has no log yet.
+-- SPUBLISH: a Redis Cluster, where logs are fenced (log_lib.lua).
+if ARGV[12] == 'SPUBLISH' then
+  fence_log(KEYS[5], KEYS[6])
+end
 local meta = redis.call('HMGET', KEYS[5], 'epoch', 'head')
 if not meta[1] or not meta[2] then
   return false
