@@ -407,6 +407,13 @@ class MemoryTutorLimits:
             return self._sessions.get(budget, (0, 0.0))[0]
         return self._days.get(budget, 0)
 
+    async def reserve(self, budget: TokenBudget, tokens: int, ceiling: int) -> bool:
+        # No await between the read and the charge: atomic within the one process.
+        if await self.spent(budget) + tokens > ceiling:
+            return False
+        await self.charge(budget, tokens)
+        return True
+
     async def charge(self, budget: TokenBudget, tokens: int) -> int:
         self._sweep_budgets()
         if isinstance(budget, SessionTokens):

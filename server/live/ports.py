@@ -386,7 +386,13 @@ class TutorLimits(Protocol):
         ...
 
     async def charge(self, budget: TokenBudget, tokens: int) -> int:
-        """Add ``tokens`` to the budget; the new total."""
+        """Add ``tokens`` to the budget (negative to give some back); the new total."""
+        ...
+
+    async def reserve(self, budget: TokenBudget, tokens: int, ceiling: int) -> bool:
+        """Add ``tokens`` to the budget if the total stays within ``ceiling``; False, adding
+        nothing, otherwise. Concurrent reservations, from any process, never pass it together.
+        """
         ...
 
 

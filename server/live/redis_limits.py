@@ -1,7 +1,8 @@
 """Ask buckets and token budgets on Redis (see ``TutorLimits``).
 
 A bucket is refilled and spent by one Lua script, so processes never spend a token twice; a
-budget is one integer incremented with its expiry in one transaction. Each call touches one
+budget is one integer incremented with its expiry in one transaction, or reserved against a
+ceiling by one script. Each call touches one
 key, so user and session counters may live on different Redis Cluster slots.
 """
 
@@ -29,6 +30,7 @@ class RedisTutorLimits:
         self._keys = keys
         self._idle_ttl_s = idle_ttl_s
         self._take = load_script(client, "limits_take.lua")
+        self._reserve = load_script(client, "limits_reserve.lua")
 
     async def take(self, bucket: AskBucket, now: float, rate_per_s: float, burst: int) -> bool:
         return await self._spend(bucket, now, rate_per_s, burst, 1)
@@ -55,12 +57,21 @@ class RedisTutorLimits:
 
     async def charge(self, budget: TokenBudget, tokens: int) -> int:
         key = self._budget_key(budget)
-        ttl = self._idle_ttl_s if isinstance(budget, SessionTokens) else _DAY_BUDGET_TTL_S
+        ttl = self._ttl(budget)
         async with unavailable(self._timeout_s), self._client.pipeline(transaction=True) as pipe:
             pipe.incrby(key, tokens)
             pipe.expire(key, ttl)
             total, _ = await pipe.execute()
         return int(total)
+
+    async def reserve(self, budget: TokenBudget, tokens: int, ceiling: int) -> bool:
+        keys = [self._budget_key(budget)]
+        async with unavailable(self._timeout_s):
+            reserved = await self._reserve(keys=keys, args=[tokens, ceiling, self._ttl(budget)])
+        return bool(reserved)
+
+    def _ttl(self, budget: TokenBudget) -> int:
+        return self._idle_ttl_s if isinstance(budget, SessionTokens) else _DAY_BUDGET_TTL_S
 
     def _budget_key(self, budget: TokenBudget) -> str:
         if isinstance(budget, SessionTokens):

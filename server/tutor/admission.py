@@ -1,15 +1,18 @@
 """Whether an ask is admitted: token budgets first, then the per-user and per-session rates.
 
 The counters live in the live state (:class:`~server.live.ports.TutorLimits`), so the limits
-hold for a whole deployment, not per process, and they expire there. Budgets are checked, not
-reserved: what a turn costs is known only once it ends, so the turn that crosses a budget
-finishes, and the asks after it are refused.
+hold for a whole deployment, not per process, and they expire there. An ask is refused once a
+budget is spent; a turn reserves its prompt and a whole answer before the model is asked, and
+settles with what it really spent once it ends. A reservation is refused when the prompt alone
+would take a budget past its limit, so turns running at once, on any process, pass a budget by
+at most one answer's ``max_tokens`` together.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from protocol.errors import ErrorCode
 from protocol.events import UserRef
@@ -18,6 +21,16 @@ from server.config import Settings
 from server.live.ports import SessionAsks, SessionTokens, TutorLimits, UserAsks, UserTokens
 
 _DAY_S = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Tokens set aside for one turn on its session's and its asker's budgets."""
+
+    session_id: int
+    user_id: int
+    day: int
+    tokens: int
 
 
 class AskPolicy:
@@ -56,6 +69,29 @@ class AskPolicy:
             await self._limits.give_back(asker, now, self._user_rate, self._user_burst)
             return FrameError(ErrorCode.RATE_LIMITED, "this room asks too fast; wait a little")
         return None
+
+    async def reserve(
+        self, session_id: int, user_id: int, prompt_tokens: int, max_tokens: int
+    ) -> Reservation | FrameError:
+        """Set aside what a turn may spend before the model is asked: its prompt and a whole
+        answer; the refusal if the prompt alone would pass the session's or the user's budget.
+        Raises ``LiveStateUnavailable`` if the counters cannot be reached."""
+        day = _day(self._clock())
+        tokens = prompt_tokens + max_tokens
+        session = SessionTokens(session_id)
+        if not await self._limits.reserve(session, tokens, self._session_budget + max_tokens):
+            return FrameError(ErrorCode.RATE_LIMITED, "this session's tutor budget is used up")
+        user = UserTokens(user_id, day)
+        if not await self._limits.reserve(user, tokens, self._user_budget + max_tokens):
+            await self._limits.charge(session, -tokens)
+            return FrameError(ErrorCode.RATE_LIMITED, "your tutor budget for today is used up")
+        return Reservation(session_id, user_id, day, tokens)
+
+    async def settle(self, reservation: Reservation, tokens: int) -> None:
+        """Replace a turn's reservation with the ``tokens`` it really spent."""
+        change = tokens - reservation.tokens
+        await self._limits.charge(SessionTokens(reservation.session_id), change)
+        await self._limits.charge(UserTokens(reservation.user_id, reservation.day), change)
 
     async def charge(self, session_id: int, user_id: int, tokens: int) -> None:
         """Count a finished turn's tokens against the session's and the asker's budgets."""

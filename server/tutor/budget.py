@@ -74,6 +74,15 @@ class Fitted:
     question_cut: bool
 
 
+def prompt_estimate(prompt: Prompt, context_tokens: int) -> int:
+    """An upper estimate of what a turn's first request holds before its answer: the whole
+    prompt, but never more than the window (fitting only ever takes away)."""
+    messages = (prompt.system, *prompt.history, prompt.question)
+    tokens = sum(estimate_tokens(message.content) + PER_MESSAGE for message in messages)
+    tokens += sum(estimate_tokens(passage.text) + PER_MESSAGE for passage in prompt.passages)
+    return min(tokens, context_tokens)
+
+
 def fit(
     prompt: Prompt,
     tail: Sequence[Message] = (),

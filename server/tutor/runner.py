@@ -15,12 +15,14 @@ import logging
 
 from protocol.errors import AgentErrorCode
 from protocol.events import AgentErrorEvent, UserRef, now_iso
+from protocol.frames import FrameError
 from server.config import Settings
 from server.live.ports import LiveStateUnavailable, LoggedEvent, RoomLog, TutorState
 from server.metrics import Metrics
 from server.progress.cards import QuizCards
 from server.rooms.hub import Hub
-from server.tutor.admission import AskPolicy
+from server.tutor.admission import AskPolicy, Reservation
+from server.tutor.budget import prompt_estimate
 from server.tutor.context import PromptContext
 from server.tutor.knowledge import MaterialSearch
 from server.tutor.provider import Provider
@@ -154,6 +156,21 @@ class TurnRunner:
         prompt = await self._context.prompt(
             ask, topic, tools=self._provider.supports_tools, mode=mode
         )
+        reservation = await self._reserve(
+            ask, prompt_estimate(prompt, self._provider.context_tokens)
+        )
+        if isinstance(reservation, FrameError):
+            await self._hub.publish(
+                ask.session_id,
+                AgentErrorEvent(
+                    turn_id=ask.turn_id,
+                    code=AgentErrorCode.RATE_LIMITED,
+                    message=reservation.message,
+                    ts=now_iso(),
+                ),
+            )
+            self._metrics.tutor_turns.labels("error").inc()
+            return
         turn = Turn(
             ask,
             hub=self._hub,
@@ -177,11 +194,26 @@ class TurnRunner:
         self._metrics.tutor_turns.labels(state.value).inc()
         if turn.ttft_ms is not None:
             self._metrics.tutor_ttft.observe(turn.ttft_ms / 1000)
+        spent = turn.tokens_in + turn.tokens_out
         try:
-            await self._policy.charge(ask.session_id, ask.user.id, turn.tokens_in + turn.tokens_out)
+            if reservation is None:
+                await self._policy.charge(ask.session_id, ask.user.id, spent)
+            else:
+                await self._policy.settle(reservation, spent)
         except LiveStateUnavailable:
             # The answer stands; leaving the queue stuck over an uncounted turn would be worse.
             log.warning("tokens of turn %s not counted: live state unavailable", ask.turn_id)
+
+    async def _reserve(self, ask: Ask, prompt_tokens: int) -> Reservation | FrameError | None:
+        """The turn's reservation, its refusal, or None if the counters cannot be reached: the
+        turn is then answered and charged afterwards, as a stalled queue would be worse."""
+        try:
+            return await self._policy.reserve(
+                ask.session_id, ask.user.id, prompt_tokens, self._settings.tutor_max_tokens
+            )
+        except LiveStateUnavailable:
+            log.warning("turn %s not reserved: live state unavailable", ask.turn_id)
+            return None
 
     async def _interrupted(self, ask: Ask) -> None:
         """End a turn whose process died, unless it had finished before dying."""

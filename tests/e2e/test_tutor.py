@@ -278,3 +278,21 @@ async def test_a_host_may_stop_anyones_answer(model: Any, tutor_room: Any) -> No
     await member.send({"type": "ping"})
     await member.until(lambda f: f.get("type") == "pong")
     assert not [e for e in member.events if e.get("type") == "error"]
+
+
+async def test_a_turn_whose_prompt_would_pass_the_budget_is_refused_before_the_model(
+    model: Any, tutor_room: Any
+) -> None:
+    # The budget is not spent yet, so the ask is admitted; its prompt alone would pass it.
+    room = await tutor_room(members=2, tutor_session_token_budget=1)
+    model.enqueue(Script.tokens(ANSWER))
+    asked = await ask(room.conns[0], "What is photosynthesis?")
+
+    for conn in room.conns:
+        end = await terminal(conn, asked["turn_id"])
+        assert end["type"] == "agent.error"
+        assert end["code"] == "rate_limited"
+        assert "budget" in end["message"]
+        assert [e["type"] for e in turn_events(conn, asked["turn_id"])] == ["agent.error"]
+    assert model.completion_requests() == []
+    assert model.pending == 1

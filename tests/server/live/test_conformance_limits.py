@@ -103,13 +103,36 @@ async def test_charges_add_up_per_budget_without_losing_any(engine: Harness) -> 
     assert await state.limits.spent(SessionTokens(new_session())) == 0
 
 
+async def test_reservations_from_every_process_never_pass_the_ceiling_together(
+    engine: Harness,
+) -> None:
+    state = await engine.open()
+    peer = await engine.peer(state)
+    session = SessionTokens(new_session())
+    await state.limits.charge(session, 50)
+    reserved = await asyncio.gather(
+        *(s.limits.reserve(session, 100, 1_000) for s in (state, peer) for _ in range(10))
+    )
+    # 50 + 9 * 100 fits under 1,000; a tenth reservation would not, whichever process asks.
+    assert sum(reserved) == 9
+    assert await peer.limits.spent(session) == 950
+    assert await state.limits.reserve(session, 50, 1_000) is True
+    assert await state.limits.reserve(session, 1, 1_000) is False
+    # Settling gives back what a turn did not spend, and reservations fit again.
+    assert await peer.limits.charge(session, -300) == 700
+    assert await state.limits.reserve(session, 300, 1_000) is True
+    today = UserTokens(new_user(), 20_000)
+    assert await peer.limits.reserve(today, 10, 9) is False
+    assert await peer.limits.spent(today) == 0
+
+
 async def test_counters_do_not_outlive_their_use(engine: Harness) -> None:
     state = await engine.open()
     session, user = new_session(), new_user()
     await state.limits.take(UserAsks(user), T0, 2.0, 3)
     await state.limits.take(SessionAsks(session), T0, 2.0, 3)
     await state.limits.charge(SessionTokens(session), 10)
-    await state.limits.charge(UserTokens(user, 20_000), 10)
+    await state.limits.reserve(UserTokens(user, 20_000), 10, 100)
     if not engine.shared:
         await _memory_forgets()
         return

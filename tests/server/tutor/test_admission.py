@@ -6,8 +6,8 @@ from protocol.events import UserRef
 from protocol.frames import FrameError
 from server.config import Settings
 from server.live.memory import MemoryTutorLimits
-from server.live.ports import SessionAsks, UserAsks
-from server.tutor.admission import AskPolicy
+from server.live.ports import SessionAsks, SessionTokens, UserAsks, UserTokens
+from server.tutor.admission import AskPolicy, Reservation
 
 ADA, BEA, CY = UserRef(id=1, name="ada"), UserRef(id=2, name="bea"), UserRef(id=3, name="cy")
 DAY = 86400.0
@@ -96,3 +96,32 @@ async def test_the_bursts_are_settings() -> None:
     assert [await asks.admit(1, ADA) is None for _ in range(5)] == [True] * 4 + [False]
     assert Settings(env="test").tutor_ask_burst == 3
     assert Settings(env="test").tutor_session_ask_burst == 5
+
+
+async def test_a_turn_reserves_its_prompt_and_an_answer_and_settles_with_what_it_spent() -> None:
+    clock = Clock()
+    limits = MemoryTutorLimits()
+    asks = policy(clock, limits)
+    first = await asks.reserve(1, ADA.id, prompt_tokens=200, max_tokens=100)
+    assert isinstance(first, Reservation) and first.tokens == 300
+    assert await limits.spent(UserTokens(ADA.id, first.day)) == 300
+    # Ada's budget is 400: a second prompt of 150 would pass it even with no answer at all.
+    refused = await asks.reserve(2, ADA.id, prompt_tokens=150, max_tokens=100)
+    assert isinstance(refused, FrameError)
+    assert code(refused) == "rate_limited: your tutor budget for today is used up"
+    assert await limits.spent(SessionTokens(2)) == 0, "the session's share was given back"
+    # The first turn spent less than it set aside: the rest is free again.
+    await asks.settle(first, 220)
+    assert await limits.spent(UserTokens(ADA.id, first.day)) == 220
+    assert await limits.spent(SessionTokens(1)) == 220
+    second = await asks.reserve(2, ADA.id, prompt_tokens=150, max_tokens=100)
+    assert isinstance(second, Reservation)
+    # 220 + 150 is within 400: at most one answer (100) past the budget, never more.
+    await asks.settle(second, 250)
+    assert await limits.spent(UserTokens(ADA.id, first.day)) == 470
+    assert code(await asks.admit(3, ADA)) == "rate_limited: your tutor budget for today is used up"
+    # The session's budget (1,000) holds for everyone in it: 220 + 450 reserved, 350 more won't.
+    assert isinstance(await asks.reserve(1, BEA.id, prompt_tokens=350, max_tokens=100), Reservation)
+    assert code(await asks.reserve(1, CY.id, prompt_tokens=350, max_tokens=100)) == (
+        "rate_limited: this session's tutor budget is used up"
+    )
