@@ -8,6 +8,7 @@ not answer; in CI (``CI=true``) it fails instead, so a missing service is never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -134,19 +135,28 @@ def embedded_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
     return Backend("embedded", url, "memory://", f"t{uuid.uuid4().hex[:12]}")
 
 
-@pytest.fixture(scope="session")
-async def services_backend() -> AsyncIterator[Backend]:
-    require_services()
+@contextlib.asynccontextmanager
+async def _scratch_database() -> AsyncIterator[str]:
+    """A migrated PostgreSQL database of its own, dropped afterwards; its URL."""
     name = f"studyroom_test_{uuid.uuid4().hex[:12]}"
-    prefix = f"t{uuid.uuid4().hex[:12]}"
     await _create_pg_database(name)
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     url = f"{base}/{name}"
     try:
         await asyncio.to_thread(_migrate, url)
-        yield Backend("services", url, REDIS_TEST_URL, prefix)
+        yield url
     finally:
         await _drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+async def services_backend() -> AsyncIterator[Backend]:
+    require_services()
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    try:
+        async with _scratch_database() as url:
+            yield Backend("services", url, REDIS_TEST_URL, prefix)
+    finally:
         await _delete_redis_prefix(prefix)
 
 
@@ -166,16 +176,9 @@ def live_cluster() -> Iterator[RedisCluster]:
 async def cluster_backend(live_cluster: RedisCluster) -> AsyncIterator[Backend]:
     """PostgreSQL and a Redis Cluster, as a scaled-out deployment has them."""
     require_services()
-    name = f"studyroom_test_{uuid.uuid4().hex[:12]}"
-    await _create_pg_database(name)
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    try:
-        await asyncio.to_thread(_migrate, url)
+    async with _scratch_database() as url:
         # Every test of the session shares the cluster; a prefix of its own keeps them apart.
         yield Backend("cluster", url, live_cluster.url, f"t{uuid.uuid4().hex[:12]}")
-    finally:
-        await _drop_pg_database(name)
 
 
 @pytest.fixture(params=["embedded", "services"])
