@@ -159,7 +159,7 @@ class Run:
 
         def probe() -> fanout.Probe:
             redis = redis_pid if system.uses_redis else None
-            if system.key != "studyroom":
+            if not isinstance(system, Studyroom):
                 return fanout.Probe(system.pid, redis)
             space = system.ctx.scratch
             return fanout.Probe(
@@ -199,7 +199,7 @@ class Run:
                         system, probe(), fanout.HEADLINE, plan.warmup_s, plan.window_s
                     ),
                 )
-            if self.args.profile and system.key == "studyroom":
+            if self.args.profile and isinstance(system, Studyroom):
                 await self._alive(system)
                 await self.attempt(out, "profile", lambda: self.profile(system))
             if "ramp" in self.phases:
@@ -254,7 +254,7 @@ class Run:
             out.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
             say(f"  {system.key} FAILED: {type(exc).__name__}: {str(exc)[:300]}")
         finally:
-            await system.stop()
+            await system.close()
         return out
 
     def storm_sizes(self) -> tuple[int, ...]:
@@ -277,7 +277,7 @@ class Run:
             driver = asyncio.create_task(fleet.drive(shape.chats_per_s))
             try:
                 await asyncio.sleep(self.plan.warmup_s)
-                out = self.log_dir / "profile-studyroom.txt"
+                out = self.log_dir / f"profile-{system.key}.txt"
                 await record(system.pid, self.plan.profile_s, out, self.args.loadgen_core)
             finally:
                 driver.cancel()

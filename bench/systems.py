@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from bench.procs import ServerProcess, free_port, spawn, wait_http, wait_port
 from bench.scratch import Scratch
 from bench.wire import Dialect, PlainDialect, Seat, SocketIODialect, StudyroomDialect
 from tests.support.pool import RoomPool
+from tests.support.redis_cluster import redis_cluster
 
 # Far above any load the harness offers, so no chat or ask is refused for going too fast.
 UNLIMITED = "1000000"
@@ -77,6 +79,10 @@ class System:
             self.server.stop()
             self.server = None
 
+    async def close(self) -> None:
+        """Stop the server and whatever the system started beside it."""
+        await self.stop()
+
 
 class Studyroom(System):
     key = "studyroom"
@@ -124,6 +130,38 @@ class Studyroom(System):
             await self.setup.close()
             self.setup = None
         await super().stop()
+
+
+class StudyroomCluster(Studyroom):
+    """studyroom with its live state on a Redis Cluster (three masters, three replicas) that the
+    harness starts on loopback ports for the run. The server's CPU is measured; the cluster's
+    six processes are not one Redis to probe."""
+
+    key = "studyroom_cluster"
+    label = "studyroom on a Redis Cluster"
+    uses_redis = False
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._cluster = contextlib.ExitStack()
+        self._url = ""
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "STUDYROOM_REDIS_URL": self._url}
+
+    async def start(self) -> None:
+        if not self._url:
+            cluster = self._cluster.enter_context(redis_cluster())
+            self._url = cluster.url
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+
+    async def close(self) -> None:
+        await self.stop()
+        self._url = ""
+        self._cluster.close()
 
 
 class SocketIO(System):
@@ -179,5 +217,5 @@ class FastAPILoop(System):
 
 
 ALL: dict[str, type[System]] = {
-    s.key: s for s in (Studyroom, SocketIO, WebsocketsRedis, FastAPILoop)
+    s.key: s for s in (Studyroom, StudyroomCluster, SocketIO, WebsocketsRedis, FastAPILoop)
 }

@@ -64,12 +64,13 @@ class Settings(BaseSettings):
         "connection come on top.",
     )
     redis_cluster_partitions: int = Field(
-        default=16,
+        default=6,
         ge=1,
         le=1024,
         description="On a Redis Cluster, the transcript outbox is cut into this many streams "
         "(each process keeps one read waiting on every one); sessions are spread over them and "
-        "share a slot with theirs. Every process of a deployment must use the same number.",
+        "share a slot with theirs, so rooms use at most this many masters. Every process of a "
+        "deployment must use the same number; changing it restarts every room's numbering.",
     )
     redis_health_check_s: float = Field(
         default=15.0, ge=0, description="An idle pooled connection is checked with PING after this."

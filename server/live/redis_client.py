@@ -19,12 +19,12 @@ from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ClusterError, RedisClusterException
+from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.live.ports import LiveStateUnavailable
-from server.live.redis_pipe import PipeScript, RedisPipe
+from server.live.redis_pipe import Pipe, PipeScript
 
 _LUA = {
     path.name: path.read_text("utf-8") for path in Path(__file__).with_name("lua").glob("*.lua")
@@ -56,6 +56,8 @@ UNAVAILABLE = (
     OSError,
     ClusterError,
     RedisClusterException,
+    TryAgainError,
+    AskError,  # and MovedError: redirects past the client's patience
 )
 
 # Either client: the engine's parts use only the commands both have.
@@ -203,7 +205,7 @@ def load_script(client: Client, *names: str) -> AsyncScript:
     return client.register_script(_source(names))
 
 
-def load_pipe_script(pipe: RedisPipe, *names: str) -> PipeScript:
+def load_pipe_script(pipe: Pipe, *names: str) -> PipeScript:
     """As :func:`load_script`, run through ``pipe``."""
     return PipeScript(pipe, _source(names))
 

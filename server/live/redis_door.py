@@ -18,7 +18,7 @@ from server.live.redis_client import (
     unavailable,
 )
 from server.live.redis_log import RedisRoomLog
-from server.live.redis_pipe import RedisPipe
+from server.live.redis_pipe import Pipe
 from server.live.redis_presence import RedisPresence
 
 # Creating a log and entering it are two scripts; the log may vanish in between.
@@ -33,7 +33,7 @@ class RedisRoomDoor:
         log: RedisRoomLog,
         presence: RedisPresence,
         *,
-        pipe: RedisPipe | None = None,
+        pipe: Pipe | None = None,
         timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         self._keys = keys

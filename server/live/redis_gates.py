@@ -11,7 +11,7 @@ from __future__ import annotations
 from server.live.keys import LiveKeys
 from server.live.ports import Gate, GateCheck
 from server.live.redis_client import COMMAND_TIMEOUT_S, Client, unavailable
-from server.live.redis_pipe import RedisPipe
+from server.live.redis_pipe import Pipe
 
 
 class RedisSessionGates:
@@ -21,7 +21,7 @@ class RedisSessionGates:
         keys: LiveKeys,
         *,
         ttl_s: int,
-        pipe: RedisPipe | None = None,
+        pipe: Pipe | None = None,
         timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         self._client = client

@@ -35,7 +35,7 @@ from server.live.redis_client import (
     unavailable,
 )
 from server.live.redis_fanout import SIGNAL_MARK, Fanout, Newest
-from server.live.redis_pipe import RedisPipe
+from server.live.redis_pipe import Pipe
 
 # A safety bound, far above what a healthy transcript writer leaves behind.
 _OUTBOX_MAXLEN = 1_000_000
@@ -77,7 +77,7 @@ class RedisRoomLog:
         retention: int,
         idle_ttl_s: int,
         seed: SeedSource,
-        pipe: RedisPipe | None = None,
+        pipe: Pipe | None = None,
         timeout_s: float = COMMAND_TIMEOUT_S,
         sharded_fanout: Callable[[Newest], _Fanout] | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import deque
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import hiredis
@@ -31,6 +31,21 @@ _SCHEMES = frozenset({"redis", "unix"})
 
 def pipe_supports(url: str) -> bool:
     return urlsplit(url).scheme in _SCHEMES
+
+
+class Pipe(Protocol):
+    """What the engines ask of a pipelined connection: :class:`RedisPipe` on one Redis, one per
+    master on a cluster (``redis_cluster_pipe``)."""
+
+    async def execute(self, *args: str | int | float) -> Any:
+        """Run a command whose first argument after its name is the key it touches."""
+        ...
+
+    async def evalsha(self, script: PipeScript, keys: list[str], args: list[str | int]) -> Any:
+        """Run a script by its SHA1, loading it first where the server does not know it."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class _Replies(asyncio.Protocol):
@@ -105,6 +120,22 @@ class RedisPipe:
             replies = await self._connect()
         return await replies.call(args)
 
+    async def execute_asking(self, *args: str | int | float) -> Any:
+        """``ASKING`` then the command, back to back on the connection, as a Redis Cluster node
+        wants a command sent to it after another answered ``ASK``; the command's reply."""
+        replies = self._replies
+        if replies is None or replies.lost is not None:
+            replies = await self._connect()
+        # Both written in this one step: nothing of another caller's can come between them.
+        asking = replies.call(("ASKING",))
+        reply = replies.call(args)
+        try:
+            await asking
+        except BaseException:
+            reply.cancel()  # its reply is still read past, in its place
+            raise
+        return await reply
+
     async def evalsha(self, script: PipeScript, keys: list[str], args: list[str | int]) -> Any:
         try:
             return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -164,7 +195,7 @@ class PipeScript:
 
     __slots__ = ("_pipe", "sha", "source")
 
-    def __init__(self, pipe: RedisPipe, source: str) -> None:
+    def __init__(self, pipe: Pipe, source: str) -> None:
         self._pipe = pipe
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
