@@ -10,7 +10,8 @@ from typing import Any
 FLOOR = "websockets_redis"
 SOCKETIO = "socketio"
 STUDYROOM = "studyroom"
-ORDER = (STUDYROOM, FLOOR, SOCKETIO, "fastapi")
+CLUSTER = "studyroom_cluster"
+ORDER = (STUDYROOM, CLUSTER, FLOOR, SOCKETIO, "fastapi")
 HEADLINE = "40x10"
 # The reconnect storms with a time target: sockets → seconds from the drop to the last welcome.
 STORM_LIMITS_S = {1000: 3.0, 5000: 12.0}
@@ -85,6 +86,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("replay of 1,000 missed events, p50", replay, 50.0, "ms"),
         ("others' p99 with 5% of members stalled, vs without (40x10)", stalled, 2.0, "x"),
         ("join CPU per socket vs websockets+Redis floor", join, JOIN_VS_FLOOR, "x"),
+        (
+            "fan-out CPU per delivery on a Redis Cluster vs one Redis (40x10)",
+            ratio(dig(systems, CLUSTER, "fanout", HEADLINE, "cpu_us_per_delivery"), ours),
+            1.2,
+            "x",
+        ),
     ]
     for size, run in sorted(_storms(dig(systems, STUDYROOM, "storm")).items()):
         # A storm counts only when every socket came back and resumed.
