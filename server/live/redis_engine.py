@@ -10,8 +10,9 @@ Redis being unreachable surfaces as :class:`LiveStateUnavailable`, never as a dr
 from __future__ import annotations
 
 from server.live.keys import LiveKeys
-from server.live.ports import LiveState, SeedSource
+from server.live.ports import LiveState, SeedSource, TranscriptOutbox
 from server.live.redis_client import (
+    Client,
     ClusterAddress,
     RedisLimits,
     connect,
@@ -25,7 +26,7 @@ from server.live.redis_limits import RedisTutorLimits
 from server.live.redis_log import RedisRoomLog
 from server.live.redis_outbox import RedisOutbox
 from server.live.redis_partitioned_outbox import PartitionedOutbox
-from server.live.redis_pipe import RedisPipe, pipe_supports
+from server.live.redis_pipe import Pipe, RedisPipe, pipe_supports
 from server.live.redis_presence import RedisPresence
 from server.live.redis_revocations import RedisTokenRevocations
 from server.live.redis_sharded_fanout import ShardedFanout
@@ -90,16 +91,16 @@ async def redis_live_state(
         pipe=pipe,
         timeout_s=timeout_s,
     )
-    presence = RedisPresence(client, keys, ttl_s=presence_ttl_s, timeout_s=timeout_s)
-    return LiveState(
+    return _engines(
+        client,
+        keys,
         log=log,
-        presence=presence,
         outbox=outbox,
-        tutor=RedisTutorState(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
-        limits=RedisTutorLimits(client, keys, idle_ttl_s=idle_ttl_s, timeout_s=timeout_s),
-        gates=RedisSessionGates(client, keys, ttl_s=gate_ttl_s, pipe=pipe, timeout_s=timeout_s),
-        door=RedisRoomDoor(client, keys, log, presence, pipe=pipe, timeout_s=timeout_s),
-        revocations=RedisTokenRevocations(client, keys, timeout_s=timeout_s),
+        pipe=pipe,
+        presence_ttl_s=presence_ttl_s,
+        idle_ttl_s=idle_ttl_s,
+        gate_ttl_s=gate_ttl_s,
+        timeout_s=timeout_s,
     )
 
 
@@ -163,6 +164,32 @@ async def redis_cluster_live_state(
         ),
         on_close=outbox.close,
     )
+    return _engines(
+        client,
+        keys,
+        log=log,
+        outbox=outbox,
+        pipe=pipe,
+        presence_ttl_s=presence_ttl_s,
+        idle_ttl_s=idle_ttl_s,
+        gate_ttl_s=gate_ttl_s,
+        timeout_s=timeout_s,
+    )
+
+
+def _engines(
+    client: Client,
+    keys: LiveKeys,
+    *,
+    log: RedisRoomLog,
+    outbox: TranscriptOutbox,
+    pipe: Pipe | None,
+    presence_ttl_s: float,
+    idle_ttl_s: int,
+    gate_ttl_s: int,
+    timeout_s: float,
+) -> LiveState:
+    """The engines around a room log, on one client, the same on one Redis and a cluster."""
     presence = RedisPresence(client, keys, ttl_s=presence_ttl_s, timeout_s=timeout_s)
     return LiveState(
         log=log,
